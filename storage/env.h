@@ -1,0 +1,73 @@
+// File access for the partition log, behind a small interface in the manner of
+// leveldb's Env: the log never calls the OS directly, so tests can inject
+// faults (fault_env.h) and a future in-memory Env can stand in for disks.
+//
+// Contract: every call returns a Status; an I/O error never aborts. Write and
+// Read are positional (pwrite/pread) so several readers may share a File with
+// one writer. Sync is fdatasync: after it returns OK every byte written to the
+// file before the call, and its size, are durable. A failed Sync leaves the
+// file in an unknown state (the caller must not retry it and expect the data
+// to be safe; see PartitionLog's failed state).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace raftlog::storage {
+
+class File {
+ public:
+  virtual ~File() = default;
+
+  // Writes all of `data` at byte position `pos`. A short write is an error
+  // (ResourceExhausted for a full disk); some prefix may have been written.
+  virtual absl::Status Write(uint64_t pos, std::span<const uint8_t> data) = 0;
+  // Reads up to out.size() bytes at `pos`; returns how many were read (fewer
+  // only at end of file).
+  virtual absl::StatusOr<size_t> Read(uint64_t pos, std::span<uint8_t> out) const = 0;
+  // Sets the file size (shrinks or extends with zeros).
+  virtual absl::Status Truncate(uint64_t size) = 0;
+  // fdatasync.
+  virtual absl::Status Sync() = 0;
+  virtual absl::StatusOr<uint64_t> Size() const = 0;
+  // Reserves disk blocks for [pos, pos+len) and extends the file size to at
+  // least pos+len; new bytes read as zeros. May be unsupported (Unimplemented).
+  virtual absl::Status Allocate(uint64_t pos, uint64_t len) = 0;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+
+  // Opens `path` for reading and writing, creating it if `create` (an
+  // existing file is kept as is).
+  virtual absl::StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path, bool create) = 0;
+  virtual absl::StatusOr<bool> FileExists(const std::string& path) = 0;
+  // Names (not paths) of the entries in `dir`, without "." and "..".
+  virtual absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) = 0;
+  virtual absl::Status CreateDir(const std::string& dir) = 0;  // OK if it exists
+  virtual absl::Status RemoveFile(const std::string& path) = 0;
+  // rename(2): atomically replaces `to`.
+  virtual absl::Status RenameFile(const std::string& from, const std::string& to) = 0;
+  // fsync of the directory itself, making creates/renames/removes durable.
+  virtual absl::Status SyncDir(const std::string& dir) = 0;
+
+  // The process-wide POSIX implementation (pread/pwrite/fdatasync, O_CLOEXEC).
+  static Env* Posix();
+};
+
+// Whole-file helpers built on Env.
+absl::StatusOr<std::vector<uint8_t>> ReadWholeFile(Env* env, const std::string& path);
+// Write-temp + fsync + rename + fsync dir: after OK, `path` holds `data` and
+// survives a crash; a crash before leaves the old contents.
+absl::Status WriteFileAtomically(Env* env, const std::string& dir, const std::string& name,
+                                 std::span<const uint8_t> data);
+
+}  // namespace raftlog::storage

@@ -1,0 +1,96 @@
+// Frame encoding: round trip, CRC coverage, header sanity checks, zero header.
+#include "storage/log_entry_format.h"
+
+#include "gtest/gtest.h"
+#include "storage/big_endian.h"
+#include "storage/log_test_util.h"
+
+namespace raftlog::storage {
+namespace {
+
+FrameHeader DataHeader(size_t payload) {
+  FrameHeader h;
+  h.payload_length = static_cast<uint32_t>(payload);
+  h.index = RaftIndex(42);
+  h.term = Term(7);
+  h.base_offset = Offset(1000);
+  h.max_timestamp = 123456;
+  h.offset_count = 3;
+  h.type = EntryType::kData;
+  return h;
+}
+
+TEST(LogEntryFormatTest, RoundTripAndBaseOffsetPatched) {
+  std::vector<uint8_t> batch = testing::MakeBatch(3, 123456);
+  std::vector<uint8_t> frame;
+  EncodeFrame(DataHeader(batch.size()), batch, &frame);
+  ASSERT_EQ(frame.size(), kFrameHeaderSize + batch.size());
+  absl::StatusOr<FrameHeader> h = DecodeFrameHeader(frame);
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->index, RaftIndex(42));
+  EXPECT_EQ(h->term, Term(7));
+  EXPECT_EQ(h->base_offset, Offset(1000));
+  EXPECT_EQ(h->next_offset(), Offset(1003));
+  EXPECT_EQ(h->max_timestamp, 123456);
+  EXPECT_EQ(h->type, EntryType::kData);
+  EXPECT_EQ(h->frame_size(), frame.size());
+  EXPECT_TRUE(FrameCrcMatches(frame));
+  EXPECT_EQ(LoadBigEndian<int64_t>(frame.data() + kFrameHeaderSize), 1000);
+}
+
+TEST(LogEntryFormatTest, CrcCoversEveryByteButItself) {
+  std::vector<uint8_t> payload = {1, 2, 3, 4, 5};
+  FrameHeader h;
+  h.index = RaftIndex(1);
+  h.term = Term(1);
+  h.type = EntryType::kRaft;
+  std::vector<uint8_t> frame;
+  EncodeFrame(h, payload, &frame);
+  for (size_t i = 4; i < frame.size(); ++i) {
+    std::vector<uint8_t> bad = frame;
+    bad[i] ^= 0x01;
+    EXPECT_FALSE(FrameCrcMatches(bad)) << "byte " << i;
+  }
+  std::vector<uint8_t> bad = frame;
+  bad[0] ^= 0x01;
+  EXPECT_FALSE(FrameCrcMatches(bad));
+}
+
+TEST(LogEntryFormatTest, DecodeRejectsImpossibleHeaders) {
+  std::vector<uint8_t> frame;
+  FrameHeader raft;
+  raft.index = RaftIndex(1);
+  raft.term = Term(1);
+  raft.type = EntryType::kRaft;
+  EncodeFrame(raft, {}, &frame);
+  ASSERT_TRUE(DecodeFrameHeader(frame).ok());
+  auto mutate = [&](size_t at, uint8_t v) {
+    std::vector<uint8_t> f = frame;
+    f[at] = v;
+    return DecodeFrameHeader(f).status();
+  };
+  EXPECT_FALSE(mutate(frame_layout::kType, 9).ok());
+  EXPECT_FALSE(mutate(frame_layout::kType, 0).ok());
+  EXPECT_FALSE(mutate(frame_layout::kReserved + 1, 1).ok());
+  EXPECT_FALSE(mutate(frame_layout::kPayloadLength, 0x7f).ok());  // > 64 MiB
+  EXPECT_FALSE(mutate(frame_layout::kOffsetCount + 3, 1).ok());   // raft with offsets
+  EXPECT_FALSE(mutate(frame_layout::kRaftIndex, 0x80).ok());      // negative index
+  EXPECT_FALSE(DecodeFrameHeader(std::span<const uint8_t>(frame.data(), 47)).ok());
+  std::vector<uint8_t> data;
+  FrameHeader h = DataHeader(0);
+  h.offset_count = 0;  // a data frame always takes offsets
+  EncodeFrame(h, {}, &data);
+  EXPECT_FALSE(DecodeFrameHeader(data).ok());
+}
+
+TEST(LogEntryFormatTest, ZeroHeaderIsTheCleanEndAndNeverAFrame) {
+  std::vector<uint8_t> zeros(kFrameHeaderSize, 0);
+  EXPECT_TRUE(IsZeroHeader(zeros));
+  EXPECT_FALSE(DecodeFrameHeader(zeros).ok());
+  EXPECT_FALSE(IsZeroHeader(std::span<const uint8_t>(zeros.data(), 10)));
+  zeros[47] = 1;
+  EXPECT_FALSE(IsZeroHeader(zeros));
+}
+
+}  // namespace
+}  // namespace raftlog::storage
