@@ -46,12 +46,12 @@ absl::Status Raft::Init() {
     return absl::DataLossError(absl::StrFormat(
         "raft: hard state commit %d beyond last log index %d", hs.commit.value(), last.value()));
   }
-  // Step 2 of the Ready contract need not be atomic: a crash may leave a
-  // snapshot or entries durable while the hard state that came with them is
-  // not. A snapshot covers only committed entries, so commit is at least its
-  // index; entries of term T are only accepted after adopting T, so our term
-  // is at least the last entry's (a vote in that newer term was never
-  // persisted, hence none is recorded).
+  // A crash may leave a snapshot durable while the hard state that came with
+  // it is not (raw_node.h allows it). A snapshot covers only committed
+  // entries, so commit is at least its index. Entries and hard state are
+  // atomic by contract; should a host break that, entries of term T are only
+  // accepted after adopting T, so our term is at least the last entry's (a
+  // vote in that newer term was never persisted, hence none is recorded).
   term_ = hs.term;
   vote_ = hs.vote;
   if (const Term last_term = log_.LastTerm(); last_term > term_) {

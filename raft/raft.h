@@ -76,6 +76,8 @@ struct LeaderRole {
   ReadOnly read_only;
   std::vector<WaitingRead> waiting_reads;
   NodeId transferee = kNoNode;
+  // Ticks since the transfer started; aborted after an election timeout.
+  int transfer_elapsed = 0;
   // Set once this leader sent TimeoutNow: the target may win an election
   // that overrides vote leases, so lease reads are no longer safe this term.
   bool lease_revoked = false;

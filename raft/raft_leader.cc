@@ -62,10 +62,11 @@ void Raft::TickLeader() {
         return;
       }
     }
-    // [3.10] A transfer not done within an election timeout is aborted.
-    if (lr.transferee != kNoNode) AbortTransfer();
   }
   LeaderRole& lr = std::get<LeaderRole>(role_);
+  // [3.10] A transfer not done within an election timeout is aborted. It has
+  // its own timer: resetting election_elapsed_ would postpone CheckQuorum.
+  if (lr.transferee != kNoNode && ++lr.transfer_elapsed >= cfg_.election_tick) AbortTransfer();
   for (auto& [id, pr] : lr.progress) {
     if (pr.state != ProgressState::kSnapshot || !pr.snapshot_send) continue;
     if (++pr.snapshot_send->idle_ticks >= cfg_.election_tick) StartSnapshot(id, pr);
@@ -389,7 +390,18 @@ void Raft::ServeRead(NodeId from, std::string ctx) {
     lr.waiting_reads.push_back(WaitingRead{from, std::move(ctx)});
     return;
   }
-  const bool lease = cfg_.read_only_option == ReadOnlyOption::kLeaseBased && !lr.lease_revoked;
+  bool lease = cfg_.read_only_option == ReadOnlyOption::kLeaseBased && !lr.lease_revoked;
+  if (lease) {
+    // PITFALLS #9: CheckQuorum notices a lost quorum only up to two election
+    // timeouts after the last ack, but voters' leases last one. The lease
+    // holds only if a quorum acked within the current CheckQuorum round
+    // (recent_active is reset at each round's start).
+    size_t active = 0;
+    for (const auto& [id, pr] : lr.progress) {
+      if (!pr.is_learner && (id == cfg_.id || pr.recent_active)) ++active;
+    }
+    lease = active >= MajoritySize(conf_.voters.size());
+  }
   if (lease || conf_.voters.size() == 1) {
     DeliverRead(from, log_.committed(), std::move(ctx));
     return;
@@ -442,7 +454,7 @@ absl::Status Raft::TransferLeadership(NodeId to) {
   }
   if (lr->transferee == to) return absl::OkStatus();
   lr->transferee = to;
-  election_elapsed_ = 0;  // Times the transfer.
+  lr->transfer_elapsed = 0;
   Progress& pr = lr->progress.at(to);
   if (pr.match == log_.LastIndex()) {
     SendTimeoutNow(to);
