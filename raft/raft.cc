@@ -46,12 +46,13 @@ absl::Status Raft::Init() {
     return absl::DataLossError(absl::StrFormat(
         "raft: hard state commit %d beyond last log index %d", hs.commit.value(), last.value()));
   }
-  // A crash may leave a snapshot durable while the hard state that came with
-  // it is not (raw_node.h allows it). A snapshot covers only committed
-  // entries, so commit is at least its index. Entries and hard state are
-  // atomic by contract; should a host break that, entries of term T are only
-  // accepted after adopting T, so our term is at least the last entry's (a
-  // vote in that newer term was never persisted, hence none is recorded).
+  // Step 2 of the Ready contract need not be atomic: a crash may leave a
+  // snapshot or entries durable while the hard state that came with them is
+  // not. A snapshot covers only committed entries, so commit is at least its
+  // index; entries of term T are only accepted after adopting T, so our term
+  // is at least the last entry's (a vote in that newer term was never
+  // persisted nor sent, hence none is recorded). The lost commit index is
+  // partly recovered below (CommitFloorFromConfChanges).
   term_ = hs.term;
   vote_ = hs.vote;
   if (const Term last_term = log_.LastTerm(); last_term > term_) {
@@ -59,6 +60,9 @@ absl::Status Raft::Init() {
     vote_ = kNoNode;
   }
   log_.CommitTo(std::max(hs.commit, first - 1));
+  auto floor = CommitFloorFromConfChanges();
+  if (!floor.ok()) return floor.status();
+  if (*floor > log_.committed()) log_.CommitTo(*floor);
   if (cfg_.applied > log_.committed()) {
     return absl::InvalidArgumentError(absl::StrFormat("raft: config applied %d beyond commit %d",
                                                       cfg_.applied.value(),
@@ -80,6 +84,30 @@ absl::Status Raft::Init() {
   conf_index_ = log_.applied();
   BecomeFollower(term_, kNoNode);
   return absl::OkStatus();
+}
+
+// Every config-change entry that some later config-change entry follows in
+// the log is committed: the leader that created the later one had the
+// earlier one at the same index (log matching) and proposes a change only
+// once the previous one is applied (conf_change.h). After a crash that kept
+// entries but lost the hard state carrying their commit index, this keeps a
+// node holding C(n+1) from forgetting that C(n) committed and campaigning
+// under C(n-1) (found in review; see raft/review_test.cc).
+absl::StatusOr<LogIndex> Raft::CommitFloorFromConfChanges() const {
+  LogIndex prev;
+  LogIndex last_cc;
+  const LogIndex last = log_.LastIndex();
+  for (LogIndex i = std::max(log_.committed() + 1, log_.FirstIndex()); i <= last;) {
+    auto ents = log_.Slice(i, last + 1, 64 << 20);
+    if (!ents.ok()) return ents.status();
+    for (const Entry& e : *ents) {
+      if (e.type != EntryType::kConfChange) continue;
+      prev = last_cc;
+      last_cc = e.index;
+    }
+    i = ents->back().index + 1;
+  }
+  return prev;
 }
 
 Role Raft::role() const {
@@ -240,7 +268,14 @@ absl::Status Raft::Step(const Message& m) {
     } else {
       const bool from_leader = m.type == MessageType::kApp || m.type == MessageType::kHeartbeat ||
                                m.type == MessageType::kSnapshot;
+      const int elapsed = election_elapsed_;
       BecomeFollower(m.term, from_leader ? m.from : kNoNode);
+      // Figure 2: a follower restarts its election timer only on hearing
+      // from the current leader or on granting a vote (HandleVoteRequest).
+      // A higher-term vote request that is then rejected must not restart
+      // it, or a candidate with a stale log can hold off the only electable
+      // node forever (found by the simulator with pre-vote off).
+      if (m.type == MessageType::kVote) election_elapsed_ = elapsed;
     }
   } else if (m.term < term_) {
     if ((cfg_.check_quorum || cfg_.pre_vote) &&

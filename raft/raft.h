@@ -142,6 +142,7 @@ class Raft {
 
  private:
   absl::Status Init();
+  absl::StatusOr<LogIndex> CommitFloorFromConfChanges() const;
 
   // raft.cc: roles and elections.
   void BecomeFollower(Term term, NodeId lead);

@@ -13,16 +13,11 @@
 //      in storage, e.g. MemoryStorage::ApplySnapshot), then rd.entries
 //      (append; an entry at an existing index replaces that entry and every
 //      later one), then rd.hard_state if set. All of it must be durable
-//      before step 3. A failed fsync is fatal: crash, never retry.
-//      Atomicity: rd.entries and rd.hard_state must become durable together
-//      (both or neither survive a crash: one WAL record, one RocksDB
-//      WriteBatch, one fsynced file). A crash that keeps the entries but
-//      loses the commit index that came with them can let a node holding
-//      configuration C(n+1) forget that C(n) committed and campaign under
-//      C(n-1), which breaks the effect-on-apply membership argument
-//      (conf_change.h). The snapshot may be persisted on its own before
-//      them: after a crash right after it the core restarts with commit >=
-//      the snapshot index and term >= the last entry's term.
+//      before step 3. A failed fsync is fatal: crash, never retry. The
+//      writes need not be atomic together: after a crash between them the
+//      core restarts with commit >= the snapshot index, commit >= every
+//      config change that another config change follows in the log, and
+//      term >= the last entry's term.
 //   3. Send rd.messages_after_persist. These depend on step 2 (votes,
 //      self-votes' vote requests, append and snapshot acknowledgements); they
 //      must never leave before it.
