@@ -1,0 +1,317 @@
+// PartitionRaftStorage: mapping between raft entries and partition log
+// entries, the Ready write path, and crash reconciliation at Open.
+#include "broker/partition_raft_storage.h"
+
+#include <span>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "storage/big_endian.h"
+#include "storage/record_batch_header.h"
+
+namespace raftlog::broker {
+namespace {
+
+storage::RaftIndex ToStorage(raft::LogIndex i) {
+  return storage::RaftIndex(static_cast<int64_t>(i.value()));
+}
+storage::Term ToStorage(raft::Term t) { return storage::Term(static_cast<int64_t>(t.value())); }
+raft::LogIndex ToRaft(storage::RaftIndex i) {
+  return raft::LogIndex(static_cast<uint64_t>(i.value()));
+}
+raft::Term ToRaft(storage::Term t) { return raft::Term(static_cast<uint64_t>(t.value())); }
+
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+bool IsDataEntry(const raft::Entry& e) {
+  return e.type == raft::EntryType::kNormal && !e.data.empty();
+}
+
+absl::StatusOr<raft::Entry> FromLogEntry(const storage::LogEntry& le) {
+  raft::Entry e;
+  e.index = ToRaft(le.index);
+  e.term = ToRaft(le.term);
+  if (le.type == storage::EntryType::kData) {
+    e.type = raft::EntryType::kNormal;
+    e.data.assign(le.payload.begin(), le.payload.end());
+    return e;
+  }
+  if (le.payload.empty() || le.payload[0] > static_cast<uint8_t>(raft::EntryType::kConfChange)) {
+    return absl::DataLossError(absl::StrFormat(
+        "partition raft storage: entry %d has no valid raft type tag", le.index.value()));
+  }
+  e.type = static_cast<raft::EntryType>(le.payload[0]);
+  e.data.assign(le.payload.begin() + 1, le.payload.end());
+  return e;
+}
+
+}  // namespace
+
+PartitionRaftStorage::PartitionRaftStorage(std::string dir, storage::Env* env,
+                                           std::unique_ptr<storage::PartitionLog> log,
+                                           RaftState state)
+    : dir_(std::move(dir)), env_(env), log_(std::move(log)), state_(std::move(state)) {}
+
+absl::StatusOr<std::unique_ptr<PartitionRaftStorage>> PartitionRaftStorage::Open(
+    const std::string& dir, storage::PartitionLogOptions log_options,
+    const raft::ConfState& initial_conf_state) {
+  storage::Env* env = log_options.env;
+  if (absl::Status s = env->CreateDir(dir); !s.ok()) return s;
+  absl::StatusOr<std::optional<RaftState>> state = ReadRaftState(env, dir);
+  if (!state.ok()) return state.status();
+  log_options.fsync_policy = storage::FsyncPolicy::kNever;
+  absl::StatusOr<std::unique_ptr<storage::PartitionLog>> log =
+      storage::PartitionLog::Open(dir + "/log", std::move(log_options));
+  if (!log.ok()) return log.status();
+  RaftState st;
+  if (state->has_value()) {
+    st = **state;
+  } else {
+    // Only a brand-new group may lack the file.
+    if ((*log)->last_index() >= (*log)->first_index() ||
+        (*log)->first_index() != storage::RaftIndex(1)) {
+      return absl::DataLossError(absl::StrFormat(
+          "%s/%s is missing but the log holds entries [%d, %d]", dir, kRaftStateFileName,
+          (*log)->first_index().value(), (*log)->last_index().value()));
+    }
+    st.conf_state = initial_conf_state;
+    st.snapshot_next_offset = (*log)->next_offset();
+    if (absl::Status s = WriteRaftState(env, dir, st); !s.ok()) return s;
+  }
+  std::unique_ptr<PartitionRaftStorage> p(
+      new PartitionRaftStorage(dir, env, *std::move(log), std::move(st)));
+  if (absl::Status s = p->Reconcile(); !s.ok()) return s;
+  return p;
+}
+
+absl::Status PartitionRaftStorage::Reconcile() {
+  const raft::LogIndex log_prev = ToRaft(log_->first_index()) - 1;
+  if (state_.snapshot_index == log_prev) {
+    absl::StatusOr<storage::Term> t = log_->TermAt(log_->first_index() - 1);
+    if (!t.ok()) return t.status();
+    if (ToRaft(*t) != state_.snapshot_term) {
+      return absl::DataLossError(absl::StrFormat(
+          "%s: snapshot term %d at index %d but the log start records term %d", dir_,
+          state_.snapshot_term.value(), state_.snapshot_index.value(), t->value()));
+    }
+    return absl::OkStatus();
+  }
+  if (state_.snapshot_index < log_prev) {
+    return absl::DataLossError(
+        absl::StrFormat("%s: log starts after index %d, beyond the recorded snapshot index %d",
+                        dir_, log_prev.value(), state_.snapshot_index.value()));
+  }
+  // raft-state is ahead of the log: a crash between writing it and cutting
+  // the log. Keep the suffix if the log holds the snapshot's entry (Raft
+  // paper 7: a matching entry keeps the entries after it); else restart.
+  const storage::RaftIndex idx = ToStorage(state_.snapshot_index);
+  if (idx <= log_->last_index()) {
+    absl::StatusOr<storage::Term> t = log_->TermAt(idx);
+    if (!t.ok()) return t.status();
+    if (ToRaft(*t) == state_.snapshot_term) return log_->DropPrefixBeforeIndex(idx + 1);
+  }
+  return log_->ResetTo(idx + 1, ToStorage(state_.snapshot_term), state_.snapshot_next_offset);
+}
+
+absl::Status PartitionRaftStorage::WriteState(const RaftState& s) {
+  if (absl::Status st = WriteRaftState(env_, dir_, s); !st.ok()) return st;
+  state_ = s;
+  return absl::OkStatus();
+}
+
+// ---- raft::LogStorage ----
+
+absl::StatusOr<raft::InitialState> PartitionRaftStorage::GetInitialState() const {
+  return raft::InitialState{state_.hard_state, state_.conf_state};
+}
+
+raft::LogIndex PartitionRaftStorage::FirstIndex() const { return ToRaft(log_->first_index()); }
+raft::LogIndex PartitionRaftStorage::LastIndex() const { return ToRaft(log_->last_index()); }
+
+absl::StatusOr<std::vector<raft::Entry>> PartitionRaftStorage::Entries(raft::LogIndex lo,
+                                                                       raft::LogIndex hi,
+                                                                       uint64_t max_bytes) const {
+  if (lo < FirstIndex()) return raft::StorageCompactedError();
+  if (hi > LastIndex() + 1) return raft::StorageUnavailableError();
+  if (lo > hi) return absl::InvalidArgumentError("partition raft storage: lo > hi");
+  std::vector<raft::Entry> out;
+  if (lo == hi) return out;
+  // Stored payload sizes are <= EntrySize, so the log's byte limit returns
+  // at least the entries that fit ours; trim to ours below.
+  absl::StatusOr<std::vector<storage::LogEntry>> les =
+      log_->ReadEntries(ToStorage(lo), ToStorage(hi), static_cast<size_t>(max_bytes));
+  if (!les.ok()) return les.status();
+  uint64_t size = 0;
+  for (const storage::LogEntry& le : *les) {
+    absl::StatusOr<raft::Entry> e = FromLogEntry(le);
+    if (!e.ok()) return e.status();
+    size += raft::EntrySize(*e);
+    if (!out.empty() && size > max_bytes) break;
+    out.push_back(*std::move(e));
+  }
+  return out;
+}
+
+absl::StatusOr<raft::Term> PartitionRaftStorage::TermAt(raft::LogIndex i) const {
+  if (i + 1 < FirstIndex()) return raft::StorageCompactedError();
+  if (i > LastIndex()) return raft::StorageUnavailableError();
+  absl::StatusOr<storage::Term> t = log_->TermAt(ToStorage(i));
+  if (!t.ok()) return t.status();
+  return ToRaft(*t);
+}
+
+absl::StatusOr<raft::Snapshot> PartitionRaftStorage::GetSnapshot() const {
+  raft::Snapshot snap;
+  snap.metadata.index = state_.snapshot_index;
+  snap.metadata.term = state_.snapshot_term;
+  snap.metadata.conf_state = state_.conf_state;
+  snap.data = EncodeSnapshotData(state_.snapshot_next_offset);
+  return snap;
+}
+
+std::string PartitionRaftStorage::EncodeSnapshotData(storage::Offset next_offset) {
+  uint8_t b[8];
+  storage::StoreBigEndian<int64_t>(b, next_offset.value());
+  return std::string(reinterpret_cast<const char*>(b), 8);
+}
+
+absl::StatusOr<storage::Offset> PartitionRaftStorage::DecodeSnapshotData(const std::string& data) {
+  if (data.size() != 8) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "partition snapshot data must be an 8-byte offset, got %d bytes", data.size()));
+  }
+  const int64_t v = storage::LoadBigEndian<int64_t>(reinterpret_cast<const uint8_t*>(data.data()));
+  if (v < 0) return absl::InvalidArgumentError("partition snapshot offset is negative");
+  return storage::Offset(v);
+}
+
+absl::StatusOr<storage::Offset> PartitionRaftStorage::NextOffsetAfter(raft::LogIndex index) const {
+  const storage::RaftIndex next = ToStorage(index) + 1;
+  if (next > log_->last_index()) return log_->next_offset();
+  absl::StatusOr<std::vector<storage::LogEntry>> les = log_->ReadEntries(next, next + 1, 1);
+  if (!les.ok()) return les.status();
+  return les->front().first_offset;
+}
+
+// ---- Write path ----
+
+absl::Status PartitionRaftStorage::PersistReady(const raft::Ready& rd) {
+  if (rd.snapshot && !rd.snapshot->IsEmpty()) {
+    if (absl::Status s = ApplySnapshot(*rd.snapshot); !s.ok()) return s;
+  }
+  if (!rd.entries.empty()) {
+    if (absl::Status s = Append(rd.entries); !s.ok()) return s;
+  }
+  if (rd.hard_state) return SetHardState(*rd.hard_state);
+  return absl::OkStatus();
+}
+
+absl::Status PartitionRaftStorage::ApplySnapshot(const raft::Snapshot& snap) {
+  if (snap.metadata.index < state_.snapshot_index) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "partition raft storage: snapshot at %d is older than the current one at %d",
+        snap.metadata.index.value(), state_.snapshot_index.value()));
+  }
+  absl::StatusOr<storage::Offset> next = DecodeSnapshotData(snap.data);
+  if (!next.ok()) return next.status();
+  RaftState s = state_;
+  s.snapshot_index = snap.metadata.index;
+  s.snapshot_term = snap.metadata.term;
+  s.snapshot_next_offset = *next;
+  s.conf_state = snap.metadata.conf_state;
+  // raft-state first: Open redoes the ResetTo after a crash in between.
+  if (absl::Status st = WriteState(s); !st.ok()) return st;
+  return log_->ResetTo(ToStorage(s.snapshot_index) + 1, ToStorage(s.snapshot_term), *next);
+}
+
+absl::Status PartitionRaftStorage::Append(const std::vector<raft::Entry>& entries) {
+  if (entries.empty()) return absl::OkStatus();
+  for (size_t i = 1; i < entries.size(); ++i) {
+    if (entries[i].index != entries[i - 1].index + 1) {
+      return absl::InvalidArgumentError("partition raft storage: append of non-contiguous entries");
+    }
+  }
+  for (const raft::Entry& e : entries) {
+    if (IsDataEntry(e)) {
+      if (absl::StatusOr<storage::BatchHeader> h = storage::ParseBatchHeader(Bytes(e.data));
+          !h.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("partition raft storage: normal entry %d is not a record batch: %s",
+                            e.index.value(), h.status().message()));
+      }
+    }
+  }
+  const raft::LogIndex first = FirstIndex();
+  if (entries.front().index > LastIndex() + 1) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("partition raft storage: append at %d leaves a gap after %d",
+                        entries.front().index.value(), LastIndex().value()));
+  }
+  size_t skip = 0;
+  if (entries.front().index < first) {
+    // Entries already covered by the snapshot are dropped.
+    skip = first.value() - entries.front().index.value();
+    if (skip >= entries.size()) return absl::OkStatus();
+  }
+  const raft::LogIndex first_new = entries[skip].index;
+  if (first_new <= LastIndex()) {
+    // Conflict: the new entry replaces the one at its index and all later.
+    if (absl::Status s = log_->TruncateSuffix(ToStorage(first_new) - 1); !s.ok()) return s;
+  }
+  std::vector<std::string> tagged;  // Owns kRaft payloads (tag byte + data).
+  tagged.reserve(entries.size() - skip);
+  std::vector<storage::AppendEntry> out;
+  out.reserve(entries.size() - skip);
+  for (size_t i = skip; i < entries.size(); ++i) {
+    const raft::Entry& e = entries[i];
+    storage::AppendEntry ae;
+    ae.index = ToStorage(e.index);
+    ae.term = ToStorage(e.term);
+    if (IsDataEntry(e)) {
+      ae.type = storage::EntryType::kData;
+      ae.payload = Bytes(e.data);
+    } else {
+      std::string& t = tagged.emplace_back();
+      t.reserve(e.data.size() + 1);
+      t.push_back(static_cast<char>(e.type));
+      t.append(e.data);
+      ae.type = storage::EntryType::kRaft;
+      ae.payload = Bytes(t);
+    }
+    out.push_back(ae);
+  }
+  if (absl::StatusOr<storage::AppendResult> r = log_->Append(out); !r.ok()) return r.status();
+  return log_->Sync();  // The one fsync of this Ready's entries.
+}
+
+absl::Status PartitionRaftStorage::SetHardState(const raft::HardState& hs) {
+  if (hs == state_.hard_state) return absl::OkStatus();
+  RaftState s = state_;
+  s.hard_state = hs;
+  return WriteState(s);
+}
+
+absl::Status PartitionRaftStorage::Compact(raft::LogIndex index,
+                                           const raft::ConfState& conf_state) {
+  if (index < FirstIndex() || index > LastIndex()) {
+    return absl::OutOfRangeError(
+        absl::StrFormat("partition raft storage: compact to %d outside [%d, %d]", index.value(),
+                        FirstIndex().value(), LastIndex().value()));
+  }
+  absl::StatusOr<raft::Term> term = TermAt(index);
+  if (!term.ok()) return term.status();
+  absl::StatusOr<storage::Offset> next = NextOffsetAfter(index);
+  if (!next.ok()) return next.status();
+  RaftState s = state_;
+  s.snapshot_index = index;
+  s.snapshot_term = *term;
+  s.snapshot_next_offset = *next;
+  s.conf_state = conf_state;
+  // raft-state first: Open redoes the cut after a crash in between.
+  if (absl::Status st = WriteState(s); !st.ok()) return st;
+  return log_->DropPrefixBeforeIndex(ToStorage(index) + 1);
+}
+
+}  // namespace raftlog::broker

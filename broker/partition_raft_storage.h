@@ -1,0 +1,123 @@
+// PartitionRaftStorage: raft::LogStorage over a storage::PartitionLog, for
+// one partition's Raft group (DESIGN.md decision 2: the partition log IS the
+// Raft log), plus the host's write path for a Ready (PersistReady).
+//
+// Directory layout: <dir>/raft-state (raft_state_file.h: hard state and
+// snapshot metadata) and <dir>/log/ (the PartitionLog). The log gets its own
+// subdirectory so that PartitionLog::Open does not report raft-state as a
+// foreign file on every open.
+//
+// ENTRY MAPPING (raft::Entry <-> storage::AppendEntry):
+//   - kNormal with non-empty data: the data MUST be one RecordBatch v2
+//     (ParseBatchHeader succeeds; PersistReady returns InvalidArgument
+//     otherwise, before touching the log). Stored as storage kData; the log
+//     assigns its base offset from its tail. Entries() returns the stored
+//     bytes: identical to the proposed data EXCEPT bytes 0..7 (the base
+//     offset), which hold the assigned offset. The base offset is outside the
+//     batch CRC, so the batch stays valid. Every replica appends the same
+//     prefix of entries, so every replica assigns the same offsets; the
+//     proposer's base offset is ignored.
+//   - kNoop, kConfChange, and kNormal with empty data: stored as storage
+//     kRaft (no offsets) with payload = 1 tag byte (the raft::EntryType
+//     value) + data; read back as that type and data, byte-identical.
+//
+// SNAPSHOT SEMANTICS: a partition needs no snapshot data blob: the log below
+// the snapshot index is the state, and compaction (Compact) drops a log
+// prefix. Invariant (checked at Open): the snapshot index recorded in
+// raft-state == log first_index()-1, and its term == log TermAt(that index).
+// GetSnapshot() returns metadata {index = FirstIndex()-1, term, conf state as
+// of that index} and data = the 8-byte big-endian offset of the first record
+// after that index (a follower installing it must restart its log there).
+// An index-0 snapshot is "empty" (IsEmpty()) and carries only the bootstrap
+// membership, as MemoryStorage does. Crash safety: raft-state is written
+// BEFORE the log is cut (Compact: DropPrefixBeforeIndex; snapshot install:
+// ResetTo); Open redoes the cut if raft-state is ahead of the log. Direct
+// retention on the log would move first_index without a matching ConfState,
+// so the log is exposed only const; retention is a gap (see report).
+//
+// WRITE PATH (PersistReady, step 2 of raw_node.h's Ready contract): snapshot
+// (raft-state, then ResetTo), entries (TruncateSuffix on conflict: an entry at
+// an existing index replaces it and all later ones; then Append), ONE
+// log fsync for the whole Ready (the log runs with FsyncPolicy::kNever; we
+// Sync once: group commit), then the hard state (raft-state, after the log
+// fsync so that commit <= durable last index). Any error is fatal to this
+// replica: a failed fsync puts the PartitionLog in its failed state; the host
+// must stop the replica and reopen from disk.
+//
+// Thread safety: none beyond PartitionLog's (one host thread drives a group).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "broker/raft_state_file.h"
+#include "raft/log_storage.h"
+#include "raft/raw_node.h"
+#include "raft/types.h"
+#include "storage/partition_log.h"
+
+namespace raftlog::broker {
+
+class PartitionRaftStorage : public raft::LogStorage {
+ public:
+  // Opens the group's storage in `dir` (created if missing). A brand-new
+  // group (no raft-state file and an empty log) is initialised durably with
+  // membership `initial_conf_state` (ignored otherwise). A missing raft-state
+  // beside a non-empty log, or a corrupt raft-state, is DataLoss.
+  // `log_options.fsync_policy` is overridden with kNever (see WRITE PATH).
+  static absl::StatusOr<std::unique_ptr<PartitionRaftStorage>> Open(
+      const std::string& dir, storage::PartitionLogOptions log_options,
+      const raft::ConfState& initial_conf_state);
+
+  // ---- raft::LogStorage ----
+  absl::StatusOr<raft::InitialState> GetInitialState() const override;
+  absl::StatusOr<std::vector<raft::Entry>> Entries(raft::LogIndex lo, raft::LogIndex hi,
+                                                   uint64_t max_bytes) const override;
+  absl::StatusOr<raft::Term> TermAt(raft::LogIndex i) const override;
+  raft::LogIndex FirstIndex() const override;
+  raft::LogIndex LastIndex() const override;
+  absl::StatusOr<raft::Snapshot> GetSnapshot() const override;
+
+  // ---- Host write path ----
+  // Persists rd.snapshot, rd.entries and rd.hard_state durably, in that
+  // order; on OK the host may send rd.messages_after_persist.
+  absl::Status PersistReady(const raft::Ready& rd);
+  // The pieces of PersistReady, also usable alone (tests, tools).
+  absl::Status ApplySnapshot(const raft::Snapshot& snap);
+  absl::Status Append(const std::vector<raft::Entry>& entries);  // Syncs once.
+  absl::Status SetHardState(const raft::HardState& hs);
+
+  // Drops entries <= `index` (which must be in [FirstIndex(), LastIndex()]
+  // and applied by the host); `conf_state` is the membership as of `index`.
+  absl::Status Compact(raft::LogIndex index, const raft::ConfState& conf_state);
+
+  // Encodes/decodes the snapshot data blob (the next offset after the index).
+  static std::string EncodeSnapshotData(storage::Offset next_offset);
+  static absl::StatusOr<storage::Offset> DecodeSnapshotData(const std::string& data);
+
+  const storage::PartitionLog& log() const { return *log_; }
+  const RaftState& state() const { return state_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  PartitionRaftStorage(std::string dir, storage::Env* env,
+                       std::unique_ptr<storage::PartitionLog> log, RaftState state);
+  absl::Status WriteState(const RaftState& s);
+  // Makes the log start agree with state_ after a crash between the
+  // raft-state write and the log cut.
+  absl::Status Reconcile();
+  // Offset of the first record after entry `index` (index in
+  // [first_index()-1, last_index()]).
+  absl::StatusOr<storage::Offset> NextOffsetAfter(raft::LogIndex index) const;
+
+  std::string dir_;
+  storage::Env* env_;
+  std::unique_ptr<storage::PartitionLog> log_;
+  RaftState state_;  // As last written to raft-state.
+};
+
+}  // namespace raftlog::broker
