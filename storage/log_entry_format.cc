@@ -2,11 +2,13 @@
 #include "storage/log_entry_format.h"
 
 #include <algorithm>
+#include <array>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "storage/big_endian.h"
 #include "storage/crc32c.h"
+#include "storage/record_batch_header.h"
 
 namespace raftlog::storage {
 
@@ -18,10 +20,47 @@ uint32_t ComputeCrc(std::span<const uint8_t> frame) {
   return Crc32c(frame.data() + fl::kPayloadLength, frame.size() - fl::kPayloadLength);
 }
 
+// GF(2) 32x32 matrices as 32 column words: the linear map "append zero bits"
+// applied to a CRC register (zlib's crc32_combine, Castagnoli polynomial).
+using Gf2Matrix = std::array<uint32_t, 32>;
+
+uint32_t Gf2Times(const Gf2Matrix& m, uint32_t v) {
+  uint32_t sum = 0;
+  for (int i = 0; v != 0; ++i, v >>= 1) {
+    if (v & 1) sum ^= m[i];
+  }
+  return sum;
+}
+
+Gf2Matrix Gf2Square(const Gf2Matrix& m) {
+  Gf2Matrix sq;
+  for (int i = 0; i < 32; ++i) sq[i] = Gf2Times(m, m[i]);
+  return sq;
+}
+
+// kZeroBytes[k] appends 2^k zero bytes.
+std::array<Gf2Matrix, 64> MakeZeroOperators() {
+  Gf2Matrix one_bit;
+  one_bit[0] = 0x82F63B78;  // reflected Castagnoli polynomial
+  for (int i = 1; i < 32; ++i) one_bit[i] = uint32_t{1} << (i - 1);
+  std::array<Gf2Matrix, 64> ops;
+  ops[0] = Gf2Square(Gf2Square(Gf2Square(one_bit)));  // 8 bits
+  for (size_t k = 1; k < ops.size(); ++k) ops[k] = Gf2Square(ops[k - 1]);
+  return ops;
+}
+
 }  // namespace
 
-void EncodeFrame(const FrameHeader& h, std::span<const uint8_t> payload,
-                 std::vector<uint8_t>* out) {
+uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
+  static const std::array<Gf2Matrix, 64> kZeroBytes = MakeZeroOperators();
+  for (size_t k = 0; len_b != 0; ++k, len_b >>= 1) {
+    if (len_b & 1) crc_a = Gf2Times(kZeroBytes[k], crc_a);
+  }
+  return crc_a ^ crc_b;
+}
+
+void EncodeFrame(const FrameHeader& h, std::span<const uint8_t> payload, std::vector<uint8_t>* out,
+                 bool derive_crc) {
   const size_t start = out->size();
   out->resize(start + kFrameHeaderSize);
   uint8_t* p = out->data() + start;
@@ -37,7 +76,20 @@ void EncodeFrame(const FrameHeader& h, std::span<const uint8_t> payload,
   if (h.type == EntryType::kData && payload.size() >= 8) {
     StoreBigEndian<int64_t>(out->data() + start + kFrameHeaderSize, h.base_offset.value());
   }
-  RewriteFrameCrc(std::span<uint8_t>(out->data() + start, kFrameHeaderSize + payload.size()));
+  uint8_t* frame = out->data() + start;
+  if (derive_crc && h.type == EntryType::kData && payload.size() >= batch_layout::kRecords) {
+    // [4, 48) of the header and the batch bytes before its attributes field
+    // are hashed; the rest is what the batch CRC covers.
+    const uint32_t head = Crc32c(frame + fl::kPayloadLength,
+                                 kFrameHeaderSize - fl::kPayloadLength + batch_layout::kAttributes);
+    const uint32_t batch_crc =
+        LoadBigEndian<uint32_t>(frame + kFrameHeaderSize + batch_layout::kCrc);
+    StoreBigEndian<uint32_t>(
+        frame + fl::kCrc,
+        Crc32cCombine(head, batch_crc, payload.size() - batch_layout::kAttributes));
+    return;
+  }
+  RewriteFrameCrc(std::span<uint8_t>(frame, kFrameHeaderSize + payload.size()));
 }
 
 void RewriteFrameCrc(std::span<uint8_t> frame) {

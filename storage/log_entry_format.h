@@ -50,7 +50,19 @@ struct FrameHeader {
 // Appends header + payload to `out`, computing the CRC (h.crc is ignored).
 // For a data frame, bytes 0..7 of the copied payload (the RecordBatch
 // baseOffset, outside the batch CRC) are set to h.base_offset first.
-void EncodeFrame(const FrameHeader& h, std::span<const uint8_t> payload, std::vector<uint8_t>* out);
+//
+// With `derive_crc` (data frames only), the frame CRC is not computed over the
+// payload but derived in O(log n) from the RecordBatch's own CRC-32C (which
+// covers the batch from its attributes field to the end): equal to the
+// computed one iff the batch CRC is right. Only for payloads known to have
+// passed ValidateBatch; a wrong batch CRC then makes the frame fail its CRC
+// check on read (DataLoss) and at recovery.
+void EncodeFrame(const FrameHeader& h, std::span<const uint8_t> payload, std::vector<uint8_t>* out,
+                 bool derive_crc = false);
+
+// CRC-32C of a || b from Crc32c(a), Crc32c(b) and b's length (as zlib's
+// crc32_combine), in O(log len_b) with precomputed operators.
+uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
 
 // Recomputes the CRC of a frame whose bytes were changed in place.
 void RewriteFrameCrc(std::span<uint8_t> frame);

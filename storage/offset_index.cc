@@ -89,16 +89,27 @@ void IndexFile<T>::Encode(const T& e, std::vector<uint8_t>* out) {
 template <typename T>
 absl::Status IndexFile<T>::Append(std::span<const T> entries) {
   if (entries.empty()) return absl::OkStatus();
+  const size_t old = entries_.size();
+  entries_.insert(entries_.end(), entries.begin(), entries.end());
+  if ((entries_.size() - written_) * kSize < kFlushBytes) return absl::OkStatus();
+  absl::Status s = Flush();
+  if (!s.ok()) entries_.resize(std::min(old, entries_.size()));
+  return s;
+}
+
+template <typename T>
+absl::Status IndexFile<T>::Flush() {
+  if (written_ >= entries_.size()) return absl::OkStatus();
   std::vector<uint8_t> buf;
-  buf.reserve(entries.size() * kSize);
-  for (const T& e : entries) Encode(e, &buf);
-  const uint64_t end = entries_.size() * kSize;
+  buf.reserve((entries_.size() - written_) * kSize);
+  for (size_t i = written_; i < entries_.size(); ++i) Encode(entries_[i], &buf);
+  const uint64_t end = written_ * kSize;
   absl::Status s = file_->Write(end, buf);
   if (!s.ok()) {
     file_->Truncate(end).IgnoreError();  // best effort; the index is rebuildable
     return s;
   }
-  entries_.insert(entries_.end(), entries.begin(), entries.end());
+  written_ = entries_.size();
   return absl::OkStatus();
 }
 
@@ -106,6 +117,8 @@ template <typename T>
 absl::Status IndexFile<T>::Truncate(size_t n) {
   if (n >= entries_.size()) return absl::OkStatus();
   entries_.resize(n);
+  if (n >= written_) return absl::OkStatus();  // only pending entries went
+  written_ = n;
   return file_->Truncate(n * kSize);
 }
 
@@ -115,8 +128,10 @@ absl::Status IndexFile<T>::Rewrite(std::vector<T> entries) {
   buf.reserve(entries.size() * kSize);
   for (const T& e : entries) Encode(e, &buf);
   entries_ = std::move(entries);
+  written_ = 0;
   absl::Status s = file_->Truncate(0);
   if (s.ok()) s = file_->Write(0, buf);
+  if (s.ok()) written_ = entries_.size();
   return s;
 }
 

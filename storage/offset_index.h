@@ -56,29 +56,48 @@ absl::Status DecodeTimeIndex(std::span<const uint8_t> bytes, std::vector<TimeInd
 template <typename T>
 class IndexFile {
  public:
+  // `entries` must be what `file` holds.
   IndexFile(std::unique_ptr<File> file, std::vector<T> entries)
-      : file_(std::move(file)), entries_(std::move(entries)) {}
+      : file_(std::move(file)), entries_(std::move(entries)), written_(entries_.size()) {}
+  // Writes pending entries (best effort: the active index is rebuildable).
+  ~IndexFile() { Flush().IgnoreError(); }
+  IndexFile(const IndexFile&) = delete;
+  IndexFile& operator=(const IndexFile&) = delete;
 
   const std::vector<T>& entries() const { return entries_; }
   bool empty() const { return entries_.empty(); }
   const T& back() const { return entries_.back(); }
 
-  // Appends entries to memory and file (one write). On error the file is cut
-  // back and memory left unchanged.
+  // Appends entries to memory at once and to the file in writes of about
+  // kFlushBytes (Flush/Sync write the rest): one small write per append
+  // would cost more than the frame write itself. So the file may lag memory
+  // by a few KiB of entries until Sync: harmless, as only the active
+  // segment's index is ever unsynced and recovery trusts any prefix of it
+  // that matches the data and re-walks the rest. On a write error the file
+  // is cut back to what it held and the new entries are dropped from memory.
   absl::Status Append(std::span<const T> entries);
+  // Writes pending entries to the file (not synced).
+  absl::Status Flush();
   // Keeps the first n entries (file truncated accordingly).
   absl::Status Truncate(size_t n);
   // Replaces the whole file contents with `entries`.
   absl::Status Rewrite(std::vector<T> entries);
-  absl::Status Sync() { return file_->Sync(); }
+  // Flush, then fdatasync.
+  absl::Status Sync() {
+    absl::Status s = Flush();
+    return s.ok() ? file_->Sync() : s;
+  }
 
  private:
   static constexpr size_t kSize =
       std::is_same_v<T, OffsetIndexEntry> ? kOffsetIndexEntrySize : kTimeIndexEntrySize;
   static void Encode(const T& e, std::vector<uint8_t>* out);
 
+  static constexpr size_t kFlushBytes = 4096;
+
   std::unique_ptr<File> file_;
   std::vector<T> entries_;
+  size_t written_ = 0;  // entries_[0, written_) are in the file
 };
 
 using OffsetIndex = IndexFile<OffsetIndexEntry>;

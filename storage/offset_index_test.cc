@@ -82,12 +82,42 @@ TEST(OffsetIndexTest, FileAppendTruncateRewrite) {
   std::vector<OffsetIndexEntry> es = Sample();
   ASSERT_TRUE(index.Append(std::span<const OffsetIndexEntry>(es.data(), 2)).ok());
   ASSERT_TRUE(index.Append(std::span<const OffsetIndexEntry>(es.data() + 2, 2)).ok());
+  // Small appends are written in batches: in memory at once, in the file
+  // on Flush/Sync (or once ~4 KiB of entries are pending).
+  EXPECT_EQ(index.entries(), es);
+  EXPECT_EQ(testing::FileSize(path), 0u);
+  ASSERT_TRUE(index.Flush().ok());
   EXPECT_EQ(testing::ReadFileBytes(path), Encode(es));
   ASSERT_TRUE(index.Truncate(1).ok());
   EXPECT_EQ(testing::FileSize(path), kOffsetIndexEntrySize);
   ASSERT_TRUE(index.Rewrite(es).ok());
   EXPECT_EQ(testing::ReadFileBytes(path), Encode(es));
   EXPECT_EQ(index.entries(), es);
+  // Truncating only pending entries leaves the file alone.
+  ASSERT_TRUE(index.Append(std::span<const OffsetIndexEntry>(es.data(), 1)).ok());
+  ASSERT_TRUE(index.Truncate(es.size()).ok());
+  EXPECT_EQ(testing::ReadFileBytes(path), Encode(es));
+  ASSERT_TRUE(index.Sync().ok());
+  EXPECT_EQ(testing::ReadFileBytes(path), Encode(es));
+}
+
+TEST(OffsetIndexTest, FileWritesOnceAboutFourKiBArePending) {
+  testing::TempDir dir;
+  const std::string path = dir.file("x.index");
+  absl::StatusOr<std::unique_ptr<File>> f = Env::Posix()->OpenFile(path, true);
+  ASSERT_TRUE(f.ok());
+  std::vector<OffsetIndexEntry> all;
+  {
+    OffsetIndex index(std::move(*f), {});
+    for (uint32_t i = 0; i < 400; ++i) {
+      OffsetIndexEntry e{i, i * 100, RaftIndex(i + 1), -1};
+      all.push_back(e);
+      ASSERT_TRUE(index.Append(std::span<const OffsetIndexEntry>(&e, 1)).ok());
+    }
+    EXPECT_GT(testing::FileSize(path), 0u);
+    EXPECT_LT(testing::FileSize(path), all.size() * kOffsetIndexEntrySize);
+  }  // the destructor writes the rest
+  EXPECT_EQ(testing::ReadFileBytes(path), Encode(all));
 }
 
 TEST(SegmentNameTest, TwentyDigitBaseOffset) {

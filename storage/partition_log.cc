@@ -36,6 +36,9 @@ struct LogState {
   uint64_t generation ABSL_GUARDED_BY(mu) = 0;
   int64_t last_sync_ms ABSL_GUARDED_BY(mu) = 0;
   absl::Status failed ABSL_GUARDED_BY(mu);
+  // Frames being encoded by Append, kept between calls so that steady-state
+  // appends neither allocate nor fault in fresh pages.
+  std::vector<uint8_t> encode_buf ABSL_GUARDED_BY(mu);
   // Serializes Sync calls (held without mu during fdatasync).
   absl::Mutex sync_mu ABSL_ACQUIRED_BEFORE(mu);
 };
@@ -248,6 +251,7 @@ absl::StatusOr<AppendResult> PartitionLog::Append(std::span<const AppendEntry> e
     std::vector<FrameHeader> headers;
     headers.reserve(entries.size());
     Offset next = st.next_offset;
+    size_t total_frame_bytes = 0;
     for (const AppendEntry& e : entries) {
       if (e.index != expect) {
         return absl::InvalidArgumentError(
@@ -288,13 +292,18 @@ absl::StatusOr<AppendResult> PartitionLog::Append(std::span<const AppendEntry> e
       term = e.term;
       ++expect;
       headers.push_back(h);
+      total_frame_bytes += h.frame_size();
     }
 
     // Write, rolling before a data entry when the active segment is full or
     // old. One write per segment touched.
     const RaftIndex orig_last = st.last_index;
     const int64_t now = options_.clock();
-    std::vector<uint8_t> buf;
+    std::vector<uint8_t>& buf = st.encode_buf;
+    // Keep at most 8 MiB between calls; one allocation at most per call.
+    if (buf.capacity() > std::max<size_t>(total_frame_bytes, 8 << 20)) buf = {};
+    buf.clear();
+    buf.reserve(total_frame_bytes);
     bool pending_data = false;  // buf holds a data frame
     size_t batch_begin = 0;
     auto flush = [&](size_t end) -> absl::Status {
@@ -351,7 +360,7 @@ absl::StatusOr<AppendResult> PartitionLog::Append(std::span<const AppendEntry> e
         }
       }
       if (s.ok()) {
-        EncodeFrame(h, entries[i].payload, &buf);
+        EncodeFrame(h, entries[i].payload, &buf, options_.trust_batch_crc);
         pending_data = pending_data || h.type == EntryType::kData;
       }
     }
@@ -539,9 +548,12 @@ absl::StatusOr<int> PartitionLog::ApplyRetention(Offset upper_bound) {
   return deleted;
 }
 
-absl::StatusOr<ReadResult> PartitionLog::Read(Offset from, const ReadOptions& options) const {
-  const LogState& st = *state_;
-  absl::ReaderMutexLock l(&st.mu);
+namespace {
+
+// The body of Read/ReadView: collects into `c` (with the frames in `buf`) the
+// batches to return.
+absl::Status ReadLocked(const LogState& st, Offset from, const ReadOptions& options,
+                        ReadBuffer* buf, BatchCollector* c) ABSL_SHARED_LOCKS_REQUIRED(st.mu) {
   if (!st.failed.ok()) return st.failed;
   if (from < st.start.offset) {
     return absl::OutOfRangeError(absl::StrFormat("offset %d is below the log start offset %d",
@@ -551,38 +563,66 @@ absl::StatusOr<ReadResult> PartitionLog::Read(Offset from, const ReadOptions& op
     return absl::OutOfRangeError(absl::StrFormat("offset %d is beyond the log end offset %d",
                                                  from.value(), st.next_offset.value()));
   }
-  ReadResult r;
-  r.next_offset = from;
-  r.log_start_offset = st.start.offset;
-  r.log_end_offset = st.next_offset;
-  const Offset limit = std::min(options.max_offset.value_or(st.next_offset), st.next_offset);
-  bool done = from >= limit;
-  for (size_t i = SegmentForOffset(st.segments, from); i < st.segments.size() && !done; ++i) {
-    const Segment& seg = *st.segments[i];
-    absl::Status s = seg.Scan(
-        seg.ScanStartForOffset(from),
-        ScanOptions{.verify_crc = true,
-                    .load_payload = true,
-                    .chunk_bytes = std::clamp<size_t>(options.max_bytes / 4, 16 << 10, 256 << 10)},
-        [&](const FrameHeader& h, uint64_t, std::span<const uint8_t> frame) {
-          if (h.type != EntryType::kData || h.next_offset() <= from) return true;
-          const size_t n = h.payload_length;
-          if (h.next_offset() > limit ||
-              (r.batch_count > 0 && r.batches.size() + n > options.max_bytes)) {
-            done = true;
-            return false;
-          }
-          r.batches.insert(r.batches.end(), frame.begin() + kFrameHeaderSize, frame.end());
-          ++r.batch_count;
-          r.next_offset = h.next_offset();
-          if (r.batches.size() >= options.max_bytes || r.next_offset >= limit) {
-            done = true;
-            return false;
-          }
-          return true;
-        });
+  c->from = from;
+  c->limit = std::min(options.max_offset.value_or(st.next_offset), st.next_offset);
+  c->max_bytes = options.max_bytes;
+  c->next_offset = from;
+  c->done = from >= c->limit;
+  for (size_t i = SegmentForOffset(st.segments, from); i < st.segments.size() && !c->done; ++i) {
+    absl::Status s = st.segments[i]->ReadBatches(buf, c);
     if (!s.ok()) return s;
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<BatchView> PartitionLog::ReadView(Offset from, const ReadOptions& options) const {
+  const LogState& st = *state_;
+  ReadBuffer buf;
+  BatchCollector c;
+  BatchView v;
+  {
+    absl::ReaderMutexLock l(&st.mu);
+    absl::Status s = ReadLocked(st, from, options, &buf, &c);
+    if (!s.ok()) return s;
+    v.log_start_offset = st.start.offset;
+    v.log_end_offset = st.next_offset;
+  }
+  v.data_size = buf.size();
+  v.data = buf.Release();
+  v.batches.reserve(c.batches.size());
+  for (const BatchCollector::Span& b : c.batches) {
+    v.batches.emplace_back(v.data.get() + b.pos, b.len);
+  }
+  v.batches_bytes = c.bytes;
+  v.next_offset = c.next_offset;
+  return v;
+}
+
+absl::StatusOr<ReadResult> PartitionLog::Read(Offset from, const ReadOptions& options) const {
+  const LogState& st = *state_;
+  // The frames are read into a per-thread buffer kept between calls (so a
+  // steady stream of reads does not allocate and fault in fresh pages twice
+  // per call), then the batches are copied out once.
+  thread_local ReadBuffer scratch;
+  scratch.ShrinkTo(0);
+  BatchCollector c;
+  ReadResult r;
+  {
+    absl::ReaderMutexLock l(&st.mu);
+    absl::Status s = ReadLocked(st, from, options, &scratch, &c);
+    if (!s.ok()) return s;
+    r.log_start_offset = st.start.offset;
+    r.log_end_offset = st.next_offset;
+  }
+  r.batches.reserve(c.bytes);
+  for (const BatchCollector::Span& b : c.batches) {
+    r.batches.insert(r.batches.end(), scratch.data() + b.pos, scratch.data() + b.pos + b.len);
+  }
+  r.batch_count = static_cast<int>(c.batches.size());
+  r.next_offset = c.next_offset;
+  if (scratch.capacity() > (8u << 20)) scratch.Release();  // do not pin a huge read
   return r;
 }
 

@@ -6,8 +6,10 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/fault_env.h"
@@ -196,6 +198,102 @@ TEST_F(PartitionLogTest, RaftEntriesTakeNoOffsetsAndReadEntriesReturnsAll) {
   EXPECT_EQ(es->size(), 1u);
   EXPECT_EQ(log->ReadEntries(RaftIndex(2), RaftIndex(6)).status().code(),
             absl::StatusCode::kOutOfRange);
+}
+
+// Read (one pread per segment, refilled when a batch runs past the first
+// guess) and ReadView against the documented rules, for every start offset
+// and several budgets, with kRaft entries between batches, batches far larger
+// than the sparse index interval, and several segments.
+TEST_F(PartitionLogTest, ReadAndReadViewFollowTheRulesForEveryStartAndBudget) {
+  options_.segment_bytes = 24 << 10;
+  auto log = OpenLog();
+  struct Stored {
+    int64_t base, next;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<Stored> stored;
+  for (int i = 0; i < 40; ++i) {
+    if (i % 7 == 3) {
+      ASSERT_TRUE(AppendRaft(log.get(), 1, "config").ok());
+    }
+    // Every 9th batch is ~24 KiB: bigger than the first pread of a lookup.
+    const size_t value_bytes = i % 9 == 4 ? 6000 : static_cast<size_t>(20 + 37 * (i % 5));
+    std::vector<uint8_t> b = MakeBatch(1 + i % 4, 1000 + i, i, value_bytes);
+    absl::StatusOr<AppendResult> r =
+        log->Append(AppendEntry{log->last_index() + 1, Term(1), EntryType::kData, b});
+    ASSERT_TRUE(r.ok()) << r.status();
+    SetBaseOffset(b, r->first_offset.value());
+    stored.push_back({r->first_offset.value(), r->next_offset.value(), std::move(b)});
+  }
+  ASSERT_GT(log->segment_count(), 2u);
+  const int64_t end = log->next_offset().value();
+  for (int64_t from = 0; from <= end; ++from) {
+    for (size_t max_bytes :
+         {size_t{1}, size_t{300}, size_t{5000}, size_t{40000}, size_t{1} << 20}) {
+      for (std::optional<Offset> max_offset :
+           {std::optional<Offset>(), std::optional(Offset(end - 5))}) {
+        SCOPED_TRACE(absl::StrFormat("from %d max_bytes %d max_offset %d", from, max_bytes,
+                                     max_offset.value_or(Offset(-1)).value()));
+        const int64_t limit = max_offset ? std::min(max_offset->value(), end) : end;
+        std::vector<uint8_t> expect;
+        int count = 0;
+        int64_t next = from;
+        for (const Stored& b : stored) {
+          if (from >= limit) break;
+          if (b.next <= from) continue;
+          if (b.next > limit || (count > 0 && expect.size() + b.bytes.size() > max_bytes)) break;
+          expect.insert(expect.end(), b.bytes.begin(), b.bytes.end());
+          ++count;
+          next = b.next;
+          if (expect.size() >= max_bytes || next >= limit) break;
+        }
+        const ReadOptions ro{.max_bytes = max_bytes, .max_offset = max_offset};
+        absl::StatusOr<ReadResult> r = log->Read(Offset(from), ro);
+        ASSERT_TRUE(r.ok()) << r.status();
+        EXPECT_EQ(r->batch_count, count);
+        EXPECT_EQ(r->next_offset, Offset(next));
+        EXPECT_EQ(r->log_end_offset, Offset(end));
+        ASSERT_EQ(r->batches, expect);
+        absl::StatusOr<BatchView> v = log->ReadView(Offset(from), ro);
+        ASSERT_TRUE(v.ok()) << v.status();
+        BatchView moved = std::move(*v);  // spans stay valid across a move
+        std::vector<uint8_t> joined;
+        for (std::span<const uint8_t> b : moved.batches)
+          joined.insert(joined.end(), b.begin(), b.end());
+        EXPECT_EQ(joined, expect);
+        EXPECT_EQ(moved.batches_bytes, expect.size());
+        EXPECT_EQ(moved.next_offset, Offset(next));
+      }
+    }
+  }
+}
+
+TEST_F(PartitionLogTest, TrustBatchCrcStoresTheSameBytesAndSurvivesReopen) {
+  std::vector<std::vector<uint8_t>> files[2];
+  for (bool trust : {false, true}) {
+    TempDir dir;
+    options_.trust_batch_crc = trust;
+    auto log = PartitionLog::Open(dir.path(), options_);
+    ASSERT_TRUE(log.ok()) << log.status();
+    for (int i = 0; i < 30; ++i) {
+      std::vector<uint8_t> b = MakeBatch(1 + i % 3, 1000 + i, i, 40);
+      ASSERT_TRUE(
+          (*log)->Append(AppendEntry{(*log)->last_index() + 1, Term(1), EntryType::kData, b}).ok());
+    }
+    log->reset();
+    OpenReport report;
+    log = PartitionLog::Open(dir.path(), options_, &report);
+    ASSERT_TRUE(log.ok()) << log.status();
+    EXPECT_EQ(report.truncated_bytes, 0u);
+    EXPECT_EQ((*log)->next_offset(), Offset(60));
+    absl::StatusOr<ReadResult> r = (*log)->Read(Offset(0), ReadOptions{.max_bytes = 1 << 20});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(DecodeAll(r->batches).offsets.size(), 60u);
+    for (const std::string& f : ListFiles(dir.path())) {
+      if (f.ends_with(".log")) files[trust].push_back(testing::ReadFileBytes(dir.file(f)));
+    }
+  }
+  EXPECT_EQ(files[0], files[1]);  // derived frame CRCs equal computed ones
 }
 
 TEST_F(PartitionLogTest, RollsBySizeAndReadsAcrossSegments) {

@@ -200,7 +200,12 @@ absl::Status Segment::Seal(bool* sync_failed) {
     absl::Status s = time_index_->Append(std::span<const TimeIndexEntry>(&e, 1));
     if (!s.ok()) return s;
   }
-  absl::Status s = log_->Sync();
+  // Pending index entries are written first: a failure there (disk full) is
+  // a write error, not a failed fsync.
+  absl::Status s = index_->Flush();
+  if (s.ok()) s = time_index_->Flush();
+  if (!s.ok()) return s;
+  s = log_->Sync();
   if (s.ok()) s = index_->Sync();
   if (s.ok()) s = time_index_->Sync();
   if (!s.ok()) {
@@ -300,6 +305,100 @@ uint64_t Segment::ScanStartForTimestamp(int64_t ts) const {
   size_t i = FindBeforeTimestamp(tix, ts);
   if (i == tix.size()) return 0;
   return ScanStartForOffset(st_.base_offset + tix[i].relative_offset);
+}
+
+void ReadBuffer::Extend(size_t n) {
+  if (size_ + n > cap_) {
+    const size_t cap = std::max(size_ + n, 2 * cap_);
+    auto bigger = std::make_unique_for_overwrite<uint8_t[]>(cap);
+    if (size_ > 0) std::memcpy(bigger.get(), buf_.get(), size_);
+    buf_ = std::move(bigger);
+    cap_ = cap;
+  }
+  size_ += n;
+}
+
+absl::Status Segment::ReadBatches(ReadBuffer* buf, BatchCollector* c) const {
+  // Scan from the last index entry at or before `from`. The next entry, if
+  // any, starts a frame past `from`, so the frame holding `from` ends by its
+  // position: reading up to there never needs a second pread for it.
+  const std::vector<OffsetIndexEntry>& idx = index_->entries();
+  size_t entry = idx.size();
+  if (c->from >= st_.base_offset) {
+    const int64_t rel = std::min<int64_t>(c->from - st_.base_offset, UINT32_MAX);
+    entry = FindByOffset(idx, static_cast<uint32_t>(rel));
+  }
+  const uint64_t start = entry == idx.size() ? 0 : idx[entry].position;
+  const size_t next_entry = entry == idx.size() ? 0 : entry + 1;
+  const uint64_t holder_end =
+      c->from >= st_.base_offset && next_entry < idx.size() ? idx[next_entry].position : start;
+  const uint64_t end = st_.size;
+  const size_t base = buf->size();  // file byte `start` is at buf->data()[base]
+  uint64_t have_end = start;        // file bytes [start, have_end) are in buf
+  const std::string path = log_path();
+  auto corrupt = [&path](uint64_t at, const std::string& why) {
+    return absl::DataLossError(absl::StrFormat("%s at byte %d: %s", path, at, why));
+  };
+  // What the rest of the read will probably need: the batches up to
+  // max_bytes plus their frame headers (~1/32 for the smallest sensible
+  // batches) and a little more, so most reads take a single pread.
+  auto guess = [c]() -> uint64_t {
+    const uint64_t left = std::min<uint64_t>(c->bytes < c->max_bytes ? c->max_bytes - c->bytes : 0,
+                                             uint64_t{1} << 30);
+    return left + left / 32 + 4096;
+  };
+  // Makes file bytes up to `upto` available, reading ahead to about `want`.
+  auto fetch = [&](uint64_t frame_pos, uint64_t upto, uint64_t want) -> absl::Status {
+    const uint64_t target = std::min(end, std::max(upto, have_end + want));
+    const size_t n = static_cast<size_t>(target - have_end);
+    const size_t at = buf->size();
+    buf->Extend(n);
+    absl::StatusOr<size_t> got = log_->Read(have_end, std::span<uint8_t>(buf->data() + at, n));
+    if (!got.ok()) {
+      buf->ShrinkTo(at);
+      return got.status();
+    }
+    buf->ShrinkTo(at + *got);
+    have_end += *got;
+    if (have_end < upto) return corrupt(frame_pos, "file shorter than expected");
+    return absl::OkStatus();
+  };
+  uint64_t pos = start;
+  absl::Status s = fetch(start, std::min(end, start + kFrameHeaderSize),
+                         std::max(holder_end - start, cfg_.index_interval_bytes + guess()));
+  while (s.ok() && pos < end && !c->done) {
+    if (end - pos < kFrameHeaderSize) return corrupt(pos, "partial frame header");
+    if (pos + kFrameHeaderSize > have_end) {
+      s = fetch(pos, pos + kFrameHeaderSize, guess());
+      if (!s.ok()) break;
+    }
+    const size_t at = base + static_cast<size_t>(pos - start);
+    absl::StatusOr<FrameHeader> h =
+        DecodeFrameHeader(std::span<const uint8_t>(buf->data() + at, kFrameHeaderSize));
+    if (!h.ok()) return corrupt(pos, std::string(h.status().message()));
+    if (h->frame_size() > end - pos) return corrupt(pos, "frame crosses end of data");
+    const bool wanted = h->type == EntryType::kData && h->next_offset() > c->from;
+    if (wanted && (h->next_offset() > c->limit ||
+                   (!c->batches.empty() && c->bytes + h->payload_length > c->max_bytes))) {
+      c->done = true;
+      break;
+    }
+    if (pos + h->frame_size() > have_end) {
+      s = fetch(pos, pos + h->frame_size(), guess());
+      if (!s.ok()) break;
+    }
+    if (!FrameCrcMatches(std::span<const uint8_t>(buf->data() + at, h->frame_size()))) {
+      return corrupt(pos, "CRC mismatch");
+    }
+    if (wanted) {
+      c->batches.push_back({at + kFrameHeaderSize, h->payload_length});
+      c->bytes += h->payload_length;
+      c->next_offset = h->next_offset();
+      if (c->bytes >= c->max_bytes || c->next_offset >= c->limit) c->done = true;
+    }
+    pos += h->frame_size();
+  }
+  return s;
 }
 
 absl::Status Segment::Scan(uint64_t pos, const ScanOptions& options,

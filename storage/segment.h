@@ -52,7 +52,9 @@
 // (on roll) cuts it to its real length and syncs it and both indexes before
 // the next segment file is created (and the directory synced), so a sealed
 // segment is always complete and its indexes trustworthy after a crash. The
-// active segment's indexes are not synced in steady state.
+// active segment's indexes are not synced in steady state, and are written
+// in ~4 KiB batches of entries: their files may lag the .log (recovery
+// trusts whatever prefix matches the data and re-walks the rest).
 //
 // Torn tail: only the active (last) segment can end in a partial or
 // unsynced frame. Recovery (log_recovery.h) verifies it from its last index
@@ -68,6 +70,7 @@
 // reader lock for reads, which only use const methods).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -114,6 +117,45 @@ struct ScanOptions {
 absl::Status ScanFrames(const File& file, const std::string& path, uint64_t pos, uint64_t end,
                         const ScanOptions& options, const FrameVisitor& visit,
                         uint64_t* stop_pos = nullptr);
+
+// A growable byte buffer for reads: unlike std::vector it does not zero-fill
+// what pread is about to overwrite. Release() hands the bytes to the caller.
+class ReadBuffer {
+ public:
+  uint8_t* data() { return buf_.get(); }
+  const uint8_t* data() const { return buf_.get(); }
+  size_t size() const { return size_; }
+  size_t capacity() const { return cap_; }
+  // Grows the buffer by `n` uninitialized bytes (may move the data).
+  void Extend(size_t n);
+  // Drops bytes from the end (new_size <= size()).
+  void ShrinkTo(size_t new_size) { size_ = new_size; }
+  std::unique_ptr<uint8_t[]> Release() {
+    size_ = cap_ = 0;
+    return std::move(buf_);
+  }
+
+ private:
+  std::unique_ptr<uint8_t[]> buf_;
+  size_t size_ = 0;
+  size_t cap_ = 0;
+};
+
+// State of a PartitionLog::Read across segments: its bounds going in, the
+// batches found so far coming out (as positions in the ReadBuffer).
+struct BatchCollector {
+  Offset from;           // return batches holding offsets >= from...
+  Offset limit;          // ...whose offsets are all below limit...
+  size_t max_bytes = 0;  // ...stopping before exceeding max_bytes (first batch always whole)
+  struct Span {
+    size_t pos;  // in the ReadBuffer
+    size_t len;
+  };
+  std::vector<Span> batches;  // RecordBatch bytes (frame headers excluded)
+  size_t bytes = 0;           // sum of batches[i].len
+  Offset next_offset;         // after the last batch found (from, if none)
+  bool done = false;          // a bound was reached: read no further segment
+};
 
 struct SegmentConfig {
   uint32_t index_interval_bytes = 4096;
@@ -183,6 +225,14 @@ class Segment {
   uint64_t ScanStartForIndex(RaftIndex index) const;
   // Scan start for the first batch with max timestamp >= ts (time index).
   uint64_t ScanStartForTimestamp(int64_t ts) const;
+
+  // The read path of PartitionLog::Read: appends to `buf` this segment's
+  // frames from the indexed one at or before c->from, read with one pread
+  // sized from c->max_bytes (another only if a frame runs past it), checks
+  // each frame's header and CRC (DataLoss "<file> at byte N: why", as
+  // ScanFrames), and records in `c` the data batches to return. A frame that
+  // is not returned because a bound stops the read is not CRC-checked.
+  absl::Status ReadBatches(ReadBuffer* buf, BatchCollector* c) const;
 
   // ScanFrames over this segment's valid bytes [pos, size()).
   absl::Status Scan(uint64_t pos, const ScanOptions& options, const FrameVisitor& visit) const;
