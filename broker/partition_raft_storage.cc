@@ -52,7 +52,11 @@ absl::StatusOr<raft::Entry> FromLogEntry(const storage::LogEntry& le) {
 PartitionRaftStorage::PartitionRaftStorage(std::string dir, storage::Env* env,
                                            std::unique_ptr<storage::PartitionLog> log,
                                            RaftState state)
-    : dir_(std::move(dir)), env_(env), log_(std::move(log)), state_(std::move(state)) {}
+    : dir_(std::move(dir)),
+      env_(env),
+      log_(std::move(log)),
+      state_(std::move(state)),
+      hard_state_(state_.hard_state) {}
 
 absl::StatusOr<std::unique_ptr<PartitionRaftStorage>> PartitionRaftStorage::Open(
     const std::string& dir, storage::PartitionLogOptions log_options,
@@ -115,7 +119,8 @@ absl::Status PartitionRaftStorage::Reconcile() {
   return log_->ResetTo(idx + 1, ToStorage(state_.snapshot_term), state_.snapshot_next_offset);
 }
 
-absl::Status PartitionRaftStorage::WriteState(const RaftState& s) {
+absl::Status PartitionRaftStorage::WriteState(RaftState s) {
+  s.hard_state = hard_state_;
   if (absl::Status st = WriteRaftState(env_, dir_, s); !st.ok()) return st;
   state_ = s;
   return absl::OkStatus();
@@ -124,7 +129,7 @@ absl::Status PartitionRaftStorage::WriteState(const RaftState& s) {
 // ---- raft::LogStorage ----
 
 absl::StatusOr<raft::InitialState> PartitionRaftStorage::GetInitialState() const {
-  return raft::InitialState{state_.hard_state, state_.conf_state};
+  return raft::InitialState{hard_state_, state_.conf_state};
 }
 
 raft::LogIndex PartitionRaftStorage::FirstIndex() const { return ToRaft(log_->first_index()); }
@@ -188,6 +193,10 @@ absl::StatusOr<storage::Offset> PartitionRaftStorage::DecodeSnapshotData(const s
 }
 
 absl::StatusOr<storage::Offset> PartitionRaftStorage::NextOffsetAfter(raft::LogIndex index) const {
+  if (!recent_.empty() && index >= recent_.front().index && index <= recent_.back().index) {
+    return recent_[index.value() - recent_.front().index.value()].next_offset;
+  }
+  if (index + 1 == FirstIndex()) return state_.snapshot_next_offset;
   const storage::RaftIndex next = ToStorage(index) + 1;
   if (next > log_->last_index()) return log_->next_offset();
   absl::StatusOr<std::vector<storage::LogEntry>> les = log_->ReadEntries(next, next + 1, 1);
@@ -198,12 +207,26 @@ absl::StatusOr<storage::Offset> PartitionRaftStorage::NextOffsetAfter(raft::LogI
 // ---- Write path ----
 
 absl::Status PartitionRaftStorage::PersistReady(const raft::Ready& rd) {
+  if (absl::Status s = WriteReady(rd); !s.ok()) return s;
+  if (absl::Status s = SyncReady(); !s.ok()) return s;
+  return FinishReady(rd);
+}
+
+absl::Status PartitionRaftStorage::WriteReady(const raft::Ready& rd) {
   if (rd.snapshot && !rd.snapshot->IsEmpty()) {
     if (absl::Status s = ApplySnapshot(*rd.snapshot); !s.ok()) return s;
   }
-  if (!rd.entries.empty()) {
-    if (absl::Status s = Append(rd.entries); !s.ok()) return s;
-  }
+  return AppendUnsynced(rd.entries);
+}
+
+absl::Status PartitionRaftStorage::SyncReady() {
+  if (!unsynced_) return absl::OkStatus();
+  if (absl::Status s = log_->Sync(); !s.ok()) return s;
+  unsynced_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status PartitionRaftStorage::FinishReady(const raft::Ready& rd) {
   if (rd.hard_state) return SetHardState(*rd.hard_state);
   return absl::OkStatus();
 }
@@ -223,10 +246,16 @@ absl::Status PartitionRaftStorage::ApplySnapshot(const raft::Snapshot& snap) {
   s.conf_state = snap.metadata.conf_state;
   // raft-state first: Open redoes the ResetTo after a crash in between.
   if (absl::Status st = WriteState(s); !st.ok()) return st;
+  recent_.clear();
   return log_->ResetTo(ToStorage(s.snapshot_index) + 1, ToStorage(s.snapshot_term), *next);
 }
 
 absl::Status PartitionRaftStorage::Append(const std::vector<raft::Entry>& entries) {
+  if (absl::Status s = AppendUnsynced(entries); !s.ok()) return s;
+  return SyncReady();  // The one fsync of these entries.
+}
+
+absl::Status PartitionRaftStorage::AppendUnsynced(const std::vector<raft::Entry>& entries) {
   if (entries.empty()) return absl::OkStatus();
   for (size_t i = 1; i < entries.size(); ++i) {
     if (entries[i].index != entries[i - 1].index + 1) {
@@ -258,6 +287,8 @@ absl::Status PartitionRaftStorage::Append(const std::vector<raft::Entry>& entrie
   const raft::LogIndex first_new = entries[skip].index;
   if (first_new <= LastIndex()) {
     // Conflict: the new entry replaces the one at its index and all later.
+    while (!recent_.empty() && recent_.back().index >= first_new) recent_.pop_back();
+    unsynced_ = true;
     if (absl::Status s = log_->TruncateSuffix(ToStorage(first_new) - 1); !s.ok()) return s;
   }
   std::vector<std::string> tagged;  // Owns kRaft payloads (tag byte + data).
@@ -282,15 +313,34 @@ absl::Status PartitionRaftStorage::Append(const std::vector<raft::Entry>& entrie
     }
     out.push_back(ae);
   }
-  if (absl::StatusOr<storage::AppendResult> r = log_->Append(out); !r.ok()) return r.status();
-  return log_->Sync();  // The one fsync of this Ready's entries.
+  unsynced_ = true;
+  absl::StatusOr<storage::AppendResult> r = log_->Append(out);
+  if (!r.ok()) return r.status();
+  RememberAppended(entries, skip, r->first_offset);
+  return absl::OkStatus();
+}
+
+void PartitionRaftStorage::RememberAppended(const std::vector<raft::Entry>& entries, size_t skip,
+                                            storage::Offset first_offset) {
+  constexpr size_t kMaxRecent = 1 << 14;
+  if (!recent_.empty() && recent_.back().index + 1 != entries[skip].index) recent_.clear();
+  int64_t next = first_offset.value();
+  for (size_t i = skip; i < entries.size(); ++i) {
+    const raft::Entry& e = entries[i];
+    if (IsDataEntry(e)) {
+      // Validated by AppendUnsynced before the append.
+      next += static_cast<int64_t>(storage::ParseBatchHeader(Bytes(e.data))->last_offset_delta) + 1;
+    }
+    recent_.push_back({e.index, storage::Offset(next)});
+  }
+  while (recent_.size() > kMaxRecent) recent_.pop_front();
 }
 
 absl::Status PartitionRaftStorage::SetHardState(const raft::HardState& hs) {
-  if (hs == state_.hard_state) return absl::OkStatus();
-  RaftState s = state_;
-  s.hard_state = hs;
-  return WriteState(s);
+  const bool must_persist = hs.term != hard_state_.term || hs.vote != hard_state_.vote;
+  hard_state_ = hs;
+  if (!must_persist) return absl::OkStatus();
+  return WriteState(state_);
 }
 
 absl::Status PartitionRaftStorage::Compact(raft::LogIndex index,
@@ -311,6 +361,7 @@ absl::Status PartitionRaftStorage::Compact(raft::LogIndex index,
   s.conf_state = conf_state;
   // raft-state first: Open redoes the cut after a crash in between.
   if (absl::Status st = WriteState(s); !st.ok()) return st;
+  while (!recent_.empty() && recent_.front().index < index) recent_.pop_front();
   return log_->DropPrefixBeforeIndex(ToStorage(index) + 1);
 }
 

@@ -35,18 +35,23 @@
 // retention on the log would move first_index without a matching ConfState,
 // so the log is exposed only const; retention is a gap (see report).
 //
-// WRITE PATH (PersistReady, step 2 of raw_node.h's Ready contract): snapshot
-// (raft-state, then ResetTo), entries (TruncateSuffix on conflict: an entry at
-// an existing index replaces it and all later ones; then Append), ONE
-// log fsync for the whole Ready (the log runs with FsyncPolicy::kNever; we
-// Sync once: group commit), then the hard state (raft-state, after the log
-// fsync so that commit <= durable last index). Any error is fatal to this
-// replica: a failed fsync puts the PartitionLog in its failed state; the host
-// must stop the replica and reopen from disk.
+// WRITE PATH (step 2 of raw_node.h's Ready contract, split as GroupStorage
+// says: WriteReady, SyncReady, FinishReady; PersistReady runs all three):
+// snapshot (raft-state, then ResetTo), entries (TruncateSuffix on conflict:
+// an entry at an existing index replaces it and all later ones; then Append,
+// unsynced), ONE log fsync for the whole Ready (the log runs with
+// FsyncPolicy::kNever), then the hard state. raft-state is rewritten (three
+// fsyncs: file, rename, directory) only when term or vote changed; a change
+// of commit alone is kept in memory and written with the next raft-state
+// write (raw_node.h: the core restarts from a safe commit floor), so the
+// steady-state cost of a Ready is the one log fsync. Any error is fatal to
+// this replica: a failed fsync puts the PartitionLog in its failed state; the
+// host must stop the replica and reopen from disk.
 //
 // Thread safety: none beyond PartitionLog's (one host thread drives a group).
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +59,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "broker/group_storage.h"
 #include "broker/raft_state_file.h"
 #include "raft/log_storage.h"
 #include "raft/raw_node.h"
@@ -62,7 +68,7 @@
 
 namespace raftlog::broker {
 
-class PartitionRaftStorage : public raft::LogStorage {
+class PartitionRaftStorage : public GroupStorage {
  public:
   // Opens the group's storage in `dir` (created if missing). A brand-new
   // group (no raft-state file and an empty log) is initialised durably with
@@ -82,42 +88,67 @@ class PartitionRaftStorage : public raft::LogStorage {
   raft::LogIndex LastIndex() const override;
   absl::StatusOr<raft::Snapshot> GetSnapshot() const override;
 
-  // ---- Host write path ----
-  // Persists rd.snapshot, rd.entries and rd.hard_state durably, in that
-  // order; on OK the host may send rd.messages_after_persist.
-  absl::Status PersistReady(const raft::Ready& rd);
-  // The pieces of PersistReady, also usable alone (tests, tools).
-  absl::Status ApplySnapshot(const raft::Snapshot& snap);
-  absl::Status Append(const std::vector<raft::Entry>& entries);  // Syncs once.
-  absl::Status SetHardState(const raft::HardState& hs);
-
+  // ---- GroupStorage (host write path) ----
+  absl::Status WriteReady(const raft::Ready& rd) override;
+  absl::Status SyncReady() override;
+  absl::Status FinishReady(const raft::Ready& rd) override;
   // Drops entries <= `index` (which must be in [FirstIndex(), LastIndex()]
   // and applied by the host); `conf_state` is the membership as of `index`.
-  absl::Status Compact(raft::LogIndex index, const raft::ConfState& conf_state);
+  absl::Status Compact(raft::LogIndex index, const raft::ConfState& conf_state) override;
+
+  // Persists rd.snapshot, rd.entries and rd.hard_state durably, in that
+  // order (WriteReady + SyncReady + FinishReady); on OK the host may send
+  // rd.messages_after_persist.
+  absl::Status PersistReady(const raft::Ready& rd);
+  // The pieces of the write path, also usable alone (tests, tools).
+  absl::Status ApplySnapshot(const raft::Snapshot& snap);
+  absl::Status Append(const std::vector<raft::Entry>& entries);  // Syncs once.
+  // Durable at once if term or vote changed; commit alone is kept lazily.
+  absl::Status SetHardState(const raft::HardState& hs);
+
+  // Offset of the first record after entry `index`, for index in
+  // [FirstIndex()-1, LastIndex()]: the high watermark when `index` is the
+  // commit index, and the base offset of entry index+1. Recently appended
+  // entries are answered from memory; older ones by an index lookup.
+  absl::StatusOr<storage::Offset> NextOffsetAfter(raft::LogIndex index) const;
 
   // Encodes/decodes the snapshot data blob (the next offset after the index).
   static std::string EncodeSnapshotData(storage::Offset next_offset);
   static absl::StatusOr<storage::Offset> DecodeSnapshotData(const std::string& data);
 
   const storage::PartitionLog& log() const { return *log_; }
+  // As last written to raft-state (commit may lag hard_state()).
   const RaftState& state() const { return state_; }
+  // The latest hard state given to SetHardState/FinishReady.
+  const raft::HardState& hard_state() const { return hard_state_; }
   const std::string& dir() const { return dir_; }
 
  private:
   PartitionRaftStorage(std::string dir, storage::Env* env,
                        std::unique_ptr<storage::PartitionLog> log, RaftState state);
-  absl::Status WriteState(const RaftState& s);
+  // Writes raft-state with `s`, taking commit from hard_state_.
+  absl::Status WriteState(RaftState s);
+  // Appends without syncing; records the offsets in recent_.
+  absl::Status AppendUnsynced(const std::vector<raft::Entry>& entries);
   // Makes the log start agree with state_ after a crash between the
   // raft-state write and the log cut.
   absl::Status Reconcile();
-  // Offset of the first record after entry `index` (index in
-  // [first_index()-1, last_index()]).
-  absl::StatusOr<storage::Offset> NextOffsetAfter(raft::LogIndex index) const;
+  // Next offset after each recently appended entry, index-ascending and
+  // contiguous (bounded; the oldest are dropped first).
+  struct RecentEntry {
+    raft::LogIndex index;
+    storage::Offset next_offset;
+  };
+  void RememberAppended(const std::vector<raft::Entry>& entries, size_t skip,
+                        storage::Offset first_offset);
 
   std::string dir_;
   storage::Env* env_;
   std::unique_ptr<storage::PartitionLog> log_;
   RaftState state_;  // As last written to raft-state.
+  raft::HardState hard_state_;  // Latest; commit may be ahead of state_'s.
+  bool unsynced_ = false;       // WriteReady appended since the last sync.
+  std::deque<RecentEntry> recent_;
 };
 
 }  // namespace raftlog::broker

@@ -141,6 +141,8 @@ NodeId RawNode::id() const { return raft_->id(); }
 NodeId RawNode::leader() const { return raft_->leader(); }
 Role RawNode::role() const { return raft_->role(); }
 Term RawNode::term() const { return raft_->term(); }
+LogIndex RawNode::last_index() const { return raft_->log().LastIndex(); }
+LogIndex RawNode::commit_index() const { return raft_->log().committed(); }
 ConfState RawNode::conf_state() const { return raft_->conf_state(); }
 
 }  // namespace raftlog::raft

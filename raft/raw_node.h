@@ -169,6 +169,11 @@ class RawNode {
   NodeId leader() const;
   Role role() const;
   Term term() const;
+  // Index of the last entry in the log (durable or not). Right after a
+  // successful Propose on the leader, the index the proposal got.
+  LogIndex last_index() const;
+  // Highest index known committed.
+  LogIndex commit_index() const;
   // Membership as of the applied index.
   ConfState conf_state() const;
 
