@@ -1,0 +1,514 @@
+// Node: the loop, rounds and group management of the multi-Raft host.
+#include "broker/node.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <future>
+#include <limits>
+#include <random>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "glog/logging.h"
+
+namespace raftlog::broker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Whether entries (from, to] of `storage` hold a membership change.
+bool HasConfChangeIn(const GroupStorage& storage, raft::LogIndex from, raft::LogIndex to) {
+  if (from >= to) return false;
+  absl::StatusOr<std::vector<raft::Entry>> ents =
+      storage.Entries(from + 1, to + 1, std::numeric_limits<uint64_t>::max());
+  if (!ents.ok()) return true;  // be conservative
+  return std::any_of(ents->begin(), ents->end(),
+                     [](const raft::Entry& e) { return e.type == raft::EntryType::kConfChange; });
+}
+
+}  // namespace
+
+Node::Node(NodeOptions options)
+    : options_(std::move(options)), sync_pool_(std::max(1, options_.sync_threads)) {
+  seed_ = std::random_device{}() ^ (options_.id.value() << 32);
+}
+
+Node::~Node() { Stop(); }
+
+std::string Node::GroupDir(GroupId group) const {
+  return absl::StrFormat("%s/groups/%020d", options_.data_dir, group);
+}
+
+raft::Config Node::RaftConfig(raft::LogIndex applied) const {
+  raft::Config c;
+  c.id = options_.id;
+  c.election_tick = options_.election_ticks;
+  c.heartbeat_tick = options_.heartbeat_ticks;
+  c.applied = applied;
+  c.pre_vote = true;
+  c.check_quorum = true;
+  return c;
+}
+
+absl::StatusOr<std::shared_ptr<RaftGroup>> Node::OpenGroup(GroupId group,
+                                                           const raft::ConfState& conf) {
+  std::unique_ptr<GroupStorage> storage;
+  PartitionRaftStorage* partition = nullptr;
+  if (group == kMetadataGroup) {
+    if (!options_.open_metadata_storage) {
+      return absl::FailedPreconditionError("this node hosts no metadata group");
+    }
+    absl::StatusOr<std::unique_ptr<GroupStorage>> s = options_.open_metadata_storage(conf);
+    if (!s.ok()) return s.status();
+    storage = *std::move(s);
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(options_.data_dir) / "groups", ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrFormat("creating %s/groups: %s", options_.data_dir, ec.message()));
+    }
+    absl::StatusOr<std::unique_ptr<PartitionRaftStorage>> s =
+        PartitionRaftStorage::Open(GroupDir(group), options_.log_options, conf);
+    if (!s.ok()) {
+      return absl::Status(
+          s.status().code(),
+          absl::StrFormat("group %d (%s): %s", group, GroupDir(group), s.status().message()));
+    }
+    partition = s->get();
+    storage = *std::move(s);
+  }
+  absl::StatusOr<raft::InitialState> init = storage->GetInitialState();
+  if (!init.ok()) return init.status();
+  raft::Config config = RaftConfig(init->hard_state.commit);
+  config.seed = seed_ + group * 0x9E3779B97F4A7C15ull;
+  absl::StatusOr<std::unique_ptr<raft::RawNode>> node =
+      raft::RawNode::Create(config, storage.get());
+  if (!node.ok()) return node.status();
+  return std::make_shared<RaftGroup>(group, std::move(storage), partition, *std::move(node));
+}
+
+absl::Status Node::OpenExistingGroups() {
+  if (options_.open_metadata_storage) {
+    absl::StatusOr<std::shared_ptr<RaftGroup>> g =
+        OpenGroup(kMetadataGroup, options_.metadata_voters);
+    if (!g.ok()) return g.status();
+    groups_[kMetadataGroup] = *std::move(g);
+  }
+  const std::filesystem::path root = std::filesystem::path(options_.data_dir) / "groups";
+  std::error_code ec;
+  if (!std::filesystem::exists(root, ec)) return absl::OkStatus();
+  for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || name.size() != 20 ||
+        !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "unexpected entry %s in %s (only group directories belong there)", name, root.string()));
+    }
+    const GroupId id = std::stoull(name);
+    if (id == kMetadataGroup) {
+      return absl::FailedPreconditionError(absl::StrFormat("%s: group 0 is reserved", name));
+    }
+    absl::StatusOr<std::shared_ptr<RaftGroup>> g = OpenGroup(id, raft::ConfState{});
+    if (!g.ok()) return g.status();
+    groups_[id] = *std::move(g);
+  }
+  if (ec)
+    return absl::InternalError(absl::StrFormat("listing %s: %s", root.string(), ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status Node::Start() {
+  if (started_) return absl::FailedPreconditionError("node already started");
+  if (absl::Status s = OpenExistingGroups(); !s.ok()) return s;
+  LOG(INFO) << "node " << options_.id << ": opened " << groups_.size() << " group(s) from "
+            << options_.data_dir;
+  started_ = true;
+  loop_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+void Node::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (loop_.joinable()) loop_.join();
+  // Fail what is still queued so no caller waits forever.
+  Inbox rest;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    std::swap(rest, inbox_);
+  }
+  for (auto& t : rest.tasks) t();
+}
+
+void Node::Shutdown(std::chrono::milliseconds transfer_timeout) {
+  const Clock::time_point deadline = Clock::now() + transfer_timeout;
+  while (Clock::now() < deadline) {
+    size_t leading = 0;
+    absl::Status s = RunOnLoop([&] {
+      for (auto& [id, g] : groups_) {
+        raft::RawNode& n = g->node();
+        if (!g->failure().ok() || n.role() != raft::Role::kLeader) continue;
+        const raft::RaftStatus st = n.Status();
+        if (st.conf_state.voters.size() < 2) continue;
+        ++leading;
+        if (st.lead_transferee != raft::kNoNode) continue;
+        raft::NodeId best = raft::kNoNode;
+        raft::LogIndex best_match;
+        for (const auto& [peer, pr] : st.progress) {
+          if (peer == options_.id || pr.is_learner || !pr.recent_active) continue;
+          if (best == raft::kNoNode || pr.match > best_match) {
+            best = peer;
+            best_match = pr.match;
+          }
+        }
+        if (best != raft::kNoNode) (void)n.TransferLeadership(best);
+      }
+    });
+    if (!s.ok() || leading == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Stop();
+}
+
+absl::Status Node::RunOnLoop(std::function<void()> task) {
+  auto done = std::make_shared<std::promise<bool>>();
+  std::future<bool> f = done->get_future();
+  bool stopped_early = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_ || !started_) {
+      stopped_early = true;
+    } else {
+      inbox_.tasks.push_back([task = std::move(task), done] {
+        task();
+        done->set_value(true);
+      });
+    }
+  }
+  if (stopped_early) return absl::UnavailableError("node is stopped");
+  cv_.notify_one();
+  // The task either runs on the loop or, if the node stopped first, in Stop().
+  f.wait();
+  return absl::OkStatus();
+}
+
+void Node::Deliver(raft::NodeId from, std::vector<GroupMessage> messages) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (stopping_) return;
+  inbox_.messages.emplace_back(from, std::move(messages));
+  cv_.notify_one();
+}
+
+void Node::PeerUnreachable(raft::NodeId peer) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (stopping_) return;
+  inbox_.unreachable.push_back(peer);
+  cv_.notify_one();
+}
+
+std::shared_ptr<RaftGroup> Node::FindGroup(GroupId group) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = groups_.find(group);
+  return it == groups_.end() ? nullptr : it->second;
+}
+
+void Node::Loop() {
+  const auto tick = std::chrono::milliseconds(options_.tick_ms);
+  next_tick_ = Clock::now() + tick;
+  bool more = false;
+  while (true) {
+    Inbox in;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      if (!more) {
+        cv_.wait_until(l, next_tick_, [&] {
+          return stopping_ || !inbox_.messages.empty() || !inbox_.tasks.empty() ||
+                 !inbox_.unreachable.empty();
+        });
+      }
+      if (stopping_) break;
+      std::swap(in, inbox_);
+    }
+    const Clock::time_point now = Clock::now();
+    if (now >= next_tick_) {
+      TickAll();
+      next_tick_ += tick;
+      if (next_tick_ <= now) next_tick_ = now + tick;  // fell behind: do not burst
+    }
+    for (raft::NodeId peer : in.unreachable) {
+      for (auto& [id, g] : groups_) g->node().ReportUnreachable(peer);
+    }
+    StepMessages(in.messages);
+    for (auto& task : in.tasks) task();
+    size_t handled = 0;
+    for (int r = 0; r < 4; ++r) {
+      handled = Round();
+      if (handled == 0) break;
+    }
+    more = handled > 0;
+  }
+}
+
+void Node::TickAll() {
+  ++counters_.ticks;
+  for (auto& [id, g] : groups_) {
+    if (g->failure().ok()) g->node().Tick();
+  }
+}
+
+void Node::StepMessages(std::vector<std::pair<raft::NodeId, std::vector<GroupMessage>>>& batches) {
+  for (auto& [from, msgs] : batches) {
+    for (GroupMessage& gm : msgs) {
+      auto it = groups_.find(gm.group);
+      if (it == groups_.end() || !it->second->failure().ok()) continue;  // not (yet) hosted here
+      // Stale or misaddressed messages are dropped by the core.
+      (void)it->second->node().Step(std::move(gm.message));
+    }
+  }
+}
+
+void Node::SendGrouped(std::map<raft::NodeId, std::vector<GroupMessage>>& out) {
+  for (auto& [to, msgs] : out) {
+    if (!msgs.empty() && options_.send) options_.send(to, std::move(msgs));
+  }
+  out.clear();
+}
+
+size_t Node::Round() {
+  std::vector<Work> work;
+  std::map<raft::NodeId, std::vector<GroupMessage>> out;
+  for (auto& [id, g] : groups_) {
+    if (!g->failure().ok() || !g->node().HasReady()) continue;
+    Work& w = work.emplace_back(Work{g.get(), g->node().GetReady(), absl::OkStatus()});
+    for (raft::Message& m : w.ready.messages) out[m.to].push_back({id, std::move(m)});
+    w.ready.messages.clear();
+    if (static_cast<int>(work.size()) >= options_.max_readys_per_round) break;
+  }
+  if (work.empty()) return 0;
+  ++counters_.rounds;
+  counters_.readys += work.size();
+  // 4a: messages that may leave before our own write is durable.
+  SendGrouped(out);
+
+  // 4b: persist, every group in parallel: the group commit.
+  std::vector<std::function<void()>> jobs;
+  const bool sync = options_.sync;
+  for (Work& w : work) {
+    if (!w.ready.MustSync()) continue;
+    jobs.push_back([&w, sync] {
+      GroupStorage& s = w.group->storage();
+      w.persisted = s.WriteReady(w.ready);
+      if (w.persisted.ok() && sync) w.persisted = s.SyncReady();
+      if (w.persisted.ok()) w.persisted = s.FinishReady(w.ready);
+    });
+  }
+  counters_.synced_readys += jobs.size();
+  sync_pool_.RunAll(jobs);
+
+  // 4c: acknowledgements and votes, now that they are durable.
+  for (Work& w : work) {
+    if (!w.persisted.ok()) continue;
+    for (raft::Message& m : w.ready.messages_after_persist) {
+      out[m.to].push_back({w.group->id(), std::move(m)});
+    }
+    w.ready.messages_after_persist.clear();
+  }
+  SendGrouped(out);
+
+  // 4d: apply and advance.
+  for (Work& w : work) {
+    RaftGroup& g = *w.group;
+    if (!w.persisted.ok()) {
+      FailGroup(g, w.persisted);
+      continue;
+    }
+    if (absl::Status s = g.Apply(w.ready); !s.ok()) {
+      FailGroup(g, s);
+      continue;
+    }
+    g.node().Advance(w.ready);
+    if (w.ready.soft_state) {
+      VLOG(1) << "group " << g.id() << ": role " << raft::RoleName(w.ready.soft_state->role)
+              << ", leader " << w.ready.soft_state->leader;
+    }
+    g.PublishStatus();
+  }
+  return work.size();
+}
+
+void Node::FailGroup(RaftGroup& g, absl::Status why) {
+  LOG(ERROR) << "group " << g.id() << " stopped after a storage error: " << why
+             << " (restart the node to recover it from disk)";
+  g.Fail(std::move(why));
+}
+
+absl::StatusOr<bool> Node::EnsureGroup(GroupId group, std::vector<raft::NodeId> voters) {
+  if (group == kMetadataGroup) {
+    return absl::InvalidArgumentError("group 0 is the metadata group; it is not created by hand");
+  }
+  std::sort(voters.begin(), voters.end());
+  if (voters.empty() || std::adjacent_find(voters.begin(), voters.end()) != voters.end() ||
+      voters.front() == raft::kNoNode) {
+    return absl::InvalidArgumentError("voters must be distinct non-zero node ids");
+  }
+  absl::StatusOr<bool> result = absl::InternalError("not run");
+  absl::Status s = RunOnLoop([&] {
+    if (groups_.count(group)) {
+      result = false;
+      return;
+    }
+    absl::StatusOr<std::shared_ptr<RaftGroup>> g = OpenGroup(group, raft::ConfState{voters, {}});
+    if (!g.ok()) {
+      result = g.status();
+      return;
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    groups_[group] = *std::move(g);
+    result = true;
+  });
+  if (!s.ok()) return s;
+  return result;
+}
+
+absl::Status Node::RemoveGroup(GroupId group) {
+  if (group == kMetadataGroup)
+    return absl::InvalidArgumentError("the metadata group cannot be removed");
+  absl::Status result = absl::OkStatus();
+  absl::Status s = RunOnLoop([&] {
+    std::shared_ptr<RaftGroup> g;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = groups_.find(group);
+      if (it == groups_.end()) {
+        result = absl::NotFoundError(absl::StrFormat("group %d is not hosted here", group));
+        return;
+      }
+      g = std::move(it->second);
+      groups_.erase(it);
+    }
+    g->FailPending(absl::UnavailableError(absl::StrFormat("group %d removed", group)));
+    g.reset();  // Readers elsewhere may hold it a little longer; files go anyway.
+    std::error_code ec;
+    std::filesystem::remove_all(GroupDir(group), ec);
+    if (ec)
+      result =
+          absl::InternalError(absl::StrFormat("removing %s: %s", GroupDir(group), ec.message()));
+  });
+  return s.ok() ? result : s;
+}
+
+absl::Status Node::TransferLeader(GroupId group, raft::NodeId to) {
+  absl::Status result;
+  absl::Status s = RunOnLoop([&] {
+    auto it = groups_.find(group);
+    if (it == groups_.end()) {
+      result = absl::NotFoundError(absl::StrFormat("group %d is not hosted here", group));
+      return;
+    }
+    result = it->second->node().TransferLeadership(to);
+  });
+  return s.ok() ? result : s;
+}
+
+absl::StatusOr<raft::LogIndex> Node::CompactLog(GroupId group, raft::LogIndex index) {
+  absl::StatusOr<raft::LogIndex> result = absl::InternalError("not run");
+  absl::Status s = RunOnLoop([&] {
+    auto it = groups_.find(group);
+    if (it == groups_.end()) {
+      result = absl::NotFoundError(absl::StrFormat("group %d is not hosted here", group));
+      return;
+    }
+    RaftGroup& g = *it->second;
+    const raft::LogIndex applied = g.applied();
+    const raft::LogIndex target = index == raft::LogIndex(0) ? applied : index;
+    if (target > applied) {
+      result = absl::FailedPreconditionError(absl::StrFormat(
+          "cannot compact to %d: only %d is applied", target.value(), applied.value()));
+      return;
+    }
+    if (target < g.storage().FirstIndex()) {
+      result = g.storage().FirstIndex();
+      return;
+    }
+    if (HasConfChangeIn(g.storage(), target, applied)) {
+      result = absl::FailedPreconditionError(absl::StrFormat(
+          "cannot compact to %d: a membership change follows it; compact to the applied index %d",
+          target.value(), applied.value()));
+      return;
+    }
+    if (absl::Status st = g.storage().Compact(target, g.node().conf_state()); !st.ok()) {
+      result = st;
+      return;
+    }
+    result = g.storage().FirstIndex();
+  });
+  if (!s.ok()) return s;
+  return result;
+}
+
+GroupStatusInfo Node::StatusOf(RaftGroup& g) {
+  GroupStatusInfo info;
+  info.group = g.id();
+  info.raft = g.node().Status();
+  info.first_index = g.storage().FirstIndex();
+  info.failure = g.failure().ok() ? "" : std::string(g.failure().message());
+  for (const auto& [peer, pr] : info.raft.progress) {
+    if (peer == options_.id) continue;
+    const uint64_t last = info.raft.last_index.value();
+    info.followers.push_back({peer, pr, last > pr.match.value() ? last - pr.match.value() : 0});
+  }
+  if (const storage::PartitionLog* log = g.partition_log()) {
+    info.log_start_offset = log->log_start_offset().value();
+    info.log_end_offset = log->next_offset().value();
+    info.high_watermark = g.high_watermark();
+  }
+  return info;
+}
+
+std::vector<GroupStatusInfo> Node::Status(const std::vector<GroupId>& groups) {
+  std::vector<GroupStatusInfo> out;
+  (void)RunOnLoop([&] {
+    if (groups.empty()) {
+      for (auto& [id, g] : groups_) out.push_back(StatusOf(*g));
+      return;
+    }
+    for (GroupId id : groups) {
+      auto it = groups_.find(id);
+      if (it != groups_.end()) out.push_back(StatusOf(*it->second));
+    }
+  });
+  return out;
+}
+
+NodeCounters Node::Counters() {
+  NodeCounters c;
+  (void)RunOnLoop([&] { c = counters_; });
+  return c;
+}
+
+void Node::Propose(GroupId group, std::vector<std::string> entries, ProposeCallback done) {
+  auto task = [this, group, entries = std::move(entries), done]() mutable {
+    auto it = groups_.find(group);
+    if (it == groups_.end()) {
+      done(absl::NotFoundError(
+          absl::StrFormat("group %d is not hosted on node %d", group, options_.id.value())));
+      return;
+    }
+    it->second->Propose(std::move(entries), std::move(done));
+  };
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!stopping_ && started_) {
+      inbox_.tasks.push_back(std::move(task));
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(absl::UnavailableError("node is shutting down"));
+}
+
+}  // namespace raftlog::broker

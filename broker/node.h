@@ -1,0 +1,189 @@
+// Node: the multi-Raft host of one raftlogd (DESIGN decision 5). It runs
+// every Raft group this node holds a replica of on ONE loop thread with one
+// shared logical clock, plus a fixed SyncPool for writes and fsyncs; no
+// thread or timer per group.
+//
+// THE LOOP (one iteration):
+//   1. Take everything queued since the last iteration, under one lock:
+//      received messages (from the transport), proposals, tasks.
+//   2. If a tick is due (every tick_ms), Tick() every group.
+//   3. Step messages into their groups; run tasks and proposals.
+//   4. A ROUND over every group with a Ready (raw_node.h's contract):
+//      a. GetReady; collect rd.messages of ALL groups per peer and hand each
+//         peer its messages in one Send (one batch per peer per round: all
+//         heartbeats of a tick travel together);
+//      b. persist every Ready that must sync, in parallel on the SyncPool:
+//         WriteReady, SyncReady (fsync), FinishReady per group: this is the
+//         group commit, one fsync per active group per round, many at once;
+//      c. send rd.messages_after_persist (again one Send per peer), apply
+//         committed entries (resolving proposals), Advance.
+//      Rounds repeat while groups have Readys (bounded), then the loop waits
+//      for new work or the next tick.
+// Proposals that arrive while a round is persisting are batched into the
+// next round, so throughput grows with concurrency.
+//
+// Threading: public methods are thread-safe; they enqueue work for the loop
+// and (the blocking ones) wait for its answer. Callbacks run on the loop
+// thread and must not block. A group whose storage fails is stopped (its
+// proposals fail; Status shows the error); the node keeps running.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "broker/raft_group.h"
+#include "broker/sync_pool.h"
+#include "broker/transport.h"
+#include "raft/raw_node.h"
+#include "storage/partition_log.h"
+
+namespace raftlog::broker {
+
+struct NodeOptions {
+  raft::NodeId id;
+  // Partition groups live in <data_dir>/groups/<20-digit group id>/.
+  std::string data_dir;
+  int tick_ms = 100;
+  int election_ticks = 10;
+  int heartbeat_ticks = 2;
+  // false: never fsync (tests and benchmarks of the CPU path only).
+  bool sync = true;
+  int sync_threads = 8;
+  storage::PartitionLogOptions log_options;
+  // How messages leave this node (the Transport, or an in-process router in
+  // tests). Called on the loop thread; must not block.
+  std::function<void(raft::NodeId to, std::vector<GroupMessage> messages)> send;
+  // Optional: how the metadata group's storage is opened (RocksDB); unset =
+  // the node hosts no metadata group.
+  std::function<absl::StatusOr<std::unique_ptr<GroupStorage>>(const raft::ConfState& initial)>
+      open_metadata_storage;
+  raft::ConfState metadata_voters;
+  // Upper bound of Readys handled per round, to keep rounds short.
+  int max_readys_per_round = 4096;
+};
+
+struct FollowerStatus {
+  raft::NodeId node;
+  raft::ProgressStatus progress;
+  uint64_t lag = 0;  // leader's last index - match
+};
+
+struct GroupStatusInfo {
+  GroupId group = 0;
+  raft::RaftStatus raft;
+  std::vector<FollowerStatus> followers;  // leader only
+  raft::LogIndex first_index;
+  int64_t log_start_offset = 0;
+  int64_t high_watermark = 0;
+  int64_t log_end_offset = 0;
+  std::string failure;  // empty when healthy
+};
+
+struct NodeCounters {
+  uint64_t rounds = 0;
+  uint64_t readys = 0;
+  uint64_t synced_readys = 0;
+  uint64_t ticks = 0;
+};
+
+class Node : public TransportSink {
+ public:
+  explicit Node(NodeOptions options);
+  ~Node() override;  // Stop()s if needed.
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Opens every group found under data_dir (and the metadata group if
+  // configured), then starts the loop thread.
+  absl::Status Start();
+  // Hands leadership of every group it leads to the most up-to-date
+  // follower, waits until none is led here or `transfer_timeout` passed,
+  // then stops the loop (finishing the round in progress, so no fsync is cut
+  // short). Idempotent.
+  void Shutdown(std::chrono::milliseconds transfer_timeout);
+  // Stops the loop without handing leadership away (crash-like, for tests).
+  void Stop();
+
+  // ---- TransportSink (any thread) ----
+  void Deliver(raft::NodeId from, std::vector<GroupMessage> messages) override;
+  void PeerUnreachable(raft::NodeId peer) override;
+
+  // ---- Group management (blocking, any thread but the loop) ----
+  // Creates this node's replica of `group` with initial membership `voters`
+  // if it does not exist. Returns true if created.
+  absl::StatusOr<bool> EnsureGroup(GroupId group, std::vector<raft::NodeId> voters);
+  // Stops the replica and deletes its directory.
+  absl::Status RemoveGroup(GroupId group);
+  absl::Status TransferLeader(GroupId group, raft::NodeId to);
+  // Drops the log prefix up to `index` (0 = applied); returns the new first index.
+  absl::StatusOr<raft::LogIndex> CompactLog(GroupId group, raft::LogIndex index);
+  // Every group's status (all if `groups` is empty).
+  std::vector<GroupStatusInfo> Status(const std::vector<GroupId>& groups);
+  NodeCounters Counters();
+
+  // ---- Proposals (async, any thread) ----
+  // `done` runs on the loop thread when committed or failed. FailedPrecondition
+  // "not leader; leader is N" / "leader unknown" when this replica does not lead.
+  void Propose(GroupId group, std::vector<std::string> entries, ProposeCallback done);
+
+  // A hosted group for readers on other threads (null if absent).
+  std::shared_ptr<RaftGroup> FindGroup(GroupId group) const;
+  raft::NodeId id() const { return options_.id; }
+
+ private:
+  struct Inbox {
+    std::vector<std::pair<raft::NodeId, std::vector<GroupMessage>>> messages;
+    std::vector<std::function<void()>> tasks;
+    std::vector<raft::NodeId> unreachable;
+  };
+  struct Work {
+    RaftGroup* group;
+    raft::Ready ready;
+    absl::Status persisted;
+  };
+
+  void Loop();
+  // Runs `task` on the loop thread and waits for it.
+  absl::Status RunOnLoop(std::function<void()> task);
+  absl::StatusOr<std::shared_ptr<RaftGroup>> OpenGroup(GroupId group, const raft::ConfState& conf);
+  absl::Status OpenExistingGroups();
+  void StepMessages(std::vector<std::pair<raft::NodeId, std::vector<GroupMessage>>>& batches);
+  void TickAll();
+  // One round; returns the number of Readys handled.
+  size_t Round();
+  void SendGrouped(std::map<raft::NodeId, std::vector<GroupMessage>>& out);
+  void FailGroup(RaftGroup& g, absl::Status why);
+  std::string GroupDir(GroupId group) const;
+  raft::Config RaftConfig(raft::LogIndex applied) const;
+  GroupStatusInfo StatusOf(RaftGroup& g);
+
+  const NodeOptions options_;
+  SyncPool sync_pool_;
+
+  mutable std::mutex mu_;  // guards inbox_, stopping_, groups_ (map, not the groups)
+  std::condition_variable cv_;
+  Inbox inbox_;
+  bool stopping_ = false;
+  std::map<GroupId, std::shared_ptr<RaftGroup>> groups_;
+
+  // Loop thread only.
+  std::chrono::steady_clock::time_point next_tick_;
+  NodeCounters counters_;
+  uint64_t seed_ = 0;
+
+  std::thread loop_;
+  bool started_ = false;
+};
+
+}  // namespace raftlog::broker

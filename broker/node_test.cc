@@ -1,0 +1,370 @@
+// Node: three in-process nodes whose messages go through a router that can
+// cut links and drop stopped nodes; checks elections across many groups,
+// replication with offsets, not-leader answers, leader crash and restart,
+// catch-up by snapshot after compaction, leadership hand-off on shutdown,
+// group commit of concurrent proposals, and group removal.
+#include "broker/node.h"
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "broker/broker_test_util.h"
+#include "gtest/gtest.h"
+
+namespace raftlog::broker {
+namespace {
+
+using raft::LogIndex;
+using raft::NodeId;
+using testing::MakeBatch;
+using testing::TempDir;
+using namespace std::chrono_literals;
+
+template <typename Pred>
+bool WaitFor(Pred pred, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return pred();
+}
+
+class LocalCluster {
+ public:
+  explicit LocalCluster(int n) {
+    for (int i = 1; i <= n; ++i) dirs_[i] = std::make_unique<TempDir>();
+  }
+  ~LocalCluster() {
+    for (auto& [id, d] : dirs_) Kill(id);
+  }
+
+  void Start(uint64_t id) {
+    NodeOptions o;
+    o.id = NodeId(id);
+    o.data_dir = dirs_.at(id)->path();
+    o.tick_ms = 10;
+    o.election_ticks = 10;
+    o.heartbeat_ticks = 2;
+    o.sync_threads = 4;
+    o.send = [this, id](NodeId to, std::vector<GroupMessage> msgs) {
+      Route(NodeId(id), to, std::move(msgs));
+    };
+    auto node = std::make_shared<Node>(std::move(o));
+    ASSERT_TRUE(node->Start().ok());
+    std::lock_guard<std::mutex> l(mu_);
+    nodes_[id] = std::move(node);
+  }
+
+  // Crash-like stop: no leadership hand-off, files stay as they are.
+  void Kill(uint64_t id) {
+    std::shared_ptr<Node> n;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      n = std::move(nodes_[id]);
+      nodes_.erase(id);
+    }
+    if (n) n->Stop();
+  }
+
+  std::shared_ptr<Node> node(uint64_t id) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = nodes_.find(id);
+    return it == nodes_.end() ? nullptr : it->second;
+  }
+
+  void Cut(uint64_t a, uint64_t b) {
+    std::lock_guard<std::mutex> l(mu_);
+    cut_.insert({a, b});
+    cut_.insert({b, a});
+  }
+  void HealAll() {
+    std::lock_guard<std::mutex> l(mu_);
+    cut_.clear();
+  }
+
+  void EnsureGroupEverywhere(GroupId g, std::vector<uint64_t> voters = {1, 2, 3}) {
+    std::vector<NodeId> v;
+    for (uint64_t id : voters) v.push_back(NodeId(id));
+    for (uint64_t id : voters) {
+      auto n = node(id);
+      if (!n) continue;
+      auto r = n->EnsureGroup(g, v);
+      ASSERT_TRUE(r.ok()) << r.status();
+    }
+  }
+
+  // The node id every running replica agrees leads `g`, or 0.
+  uint64_t AgreedLeader(GroupId g) {
+    uint64_t leader = 0;
+    int running = 0;
+    for (auto& [id, d] : dirs_) {
+      auto n = node(id);
+      if (!n) continue;
+      ++running;
+      auto grp = n->FindGroup(g);
+      if (!grp) return 0;
+      const uint64_t l = grp->leader().value();
+      if (l == 0 || (leader != 0 && l != leader)) return 0;
+      leader = l;
+    }
+    auto ln = leader ? node(leader) : nullptr;
+    if (!ln || !ln->FindGroup(g)->is_leader()) return 0;
+    return running > 0 ? leader : 0;
+  }
+
+  uint64_t WaitForLeader(GroupId g) {
+    uint64_t leader = 0;
+    EXPECT_TRUE(WaitFor([&] { return (leader = AgreedLeader(g)) != 0; })) << "group " << g;
+    return leader;
+  }
+
+  absl::StatusOr<ProposeResult> Propose(uint64_t on, GroupId g, std::vector<std::string> entries) {
+    auto p = std::make_shared<std::promise<absl::StatusOr<ProposeResult>>>();
+    auto f = p->get_future();
+    node(on)->Propose(g, std::move(entries),
+                      [p](absl::StatusOr<ProposeResult> r) { p->set_value(std::move(r)); });
+    if (f.wait_for(10s) != std::future_status::ready) {
+      return absl::DeadlineExceededError("no answer in 10 s");
+    }
+    return f.get();
+  }
+
+  // Committed bytes of `g` on node `id`, from offset 0.
+  std::string Committed(uint64_t id, GroupId g) {
+    auto grp = node(id)->FindGroup(g);
+    storage::ReadOptions o;
+    o.max_bytes = 64 << 20;
+    o.max_offset = storage::Offset(grp->high_watermark());
+    auto r = grp->partition_log()->Read(grp->partition_log()->log_start_offset(), o);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? std::string(r->batches.begin(), r->batches.end()) : "";
+  }
+
+  const std::string& dir(uint64_t id) { return dirs_.at(id)->path(); }
+
+ private:
+  void Route(NodeId from, NodeId to, std::vector<GroupMessage> msgs) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (cut_.count({from.value(), to.value()})) return;
+    auto it = nodes_.find(to.value());
+    if (it == nodes_.end() || !it->second) return;
+    it->second->Deliver(from, std::move(msgs));
+  }
+
+  std::map<uint64_t, std::unique_ptr<TempDir>> dirs_;
+  std::mutex mu_;
+  std::map<uint64_t, std::shared_ptr<Node>> nodes_;
+  std::set<std::pair<uint64_t, uint64_t>> cut_;
+};
+
+class NodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (uint64_t id = 1; id <= 3; ++id) c_.Start(id);
+  }
+  LocalCluster c_{3};
+};
+
+TEST_F(NodeTest, ManyGroupsElectLeadersAndReplicateWithDenseOffsets) {
+  constexpr GroupId kGroups = 20;
+  for (GroupId g = 1; g <= kGroups; ++g) c_.EnsureGroupEverywhere(g);
+  for (GroupId g = 1; g <= kGroups; ++g) {
+    const uint64_t leader = c_.WaitForLeader(g);
+    ASSERT_NE(leader, 0u);
+    for (int i = 0; i < 3; ++i) {
+      auto r = c_.Propose(leader, g, {MakeBatch(3, g * 100 + i), MakeBatch(2, g * 100 + i + 50)});
+      ASSERT_TRUE(r.ok()) << r.status();
+      ASSERT_EQ(r->base_offsets.size(), 2u);
+      EXPECT_EQ(r->base_offsets[0], i * 5);
+      EXPECT_EQ(r->base_offsets[1], i * 5 + 3);
+      EXPECT_EQ(r->indexes[1], r->indexes[0] + 1);
+    }
+  }
+  for (GroupId g = 1; g <= kGroups; ++g) {
+    ASSERT_TRUE(WaitFor([&] {
+      for (uint64_t id = 1; id <= 3; ++id) {
+        if (c_.node(id)->FindGroup(g)->high_watermark() != 15) return false;
+      }
+      return true;
+    })) << "group "
+        << g;
+    const std::string want = c_.Committed(1, g);
+    EXPECT_FALSE(want.empty());
+    EXPECT_EQ(c_.Committed(2, g), want);
+    EXPECT_EQ(c_.Committed(3, g), want);
+  }
+  // Status shows every group, a leader with two followers and no lag.
+  const uint64_t leader = c_.AgreedLeader(1);
+  auto st = c_.node(leader)->Status({1});
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0].raft.role, raft::Role::kLeader);
+  ASSERT_EQ(st[0].followers.size(), 2u);
+  EXPECT_EQ(st[0].high_watermark, 15);
+  EXPECT_EQ(c_.node(1)->Status({}).size(), kGroups);
+}
+
+TEST_F(NodeTest, FollowerAnswersNotLeaderWithTheLeadersId) {
+  c_.EnsureGroupEverywhere(7);
+  const uint64_t leader = c_.WaitForLeader(7);
+  const uint64_t follower = leader == 1 ? 2 : 1;
+  auto r = c_.Propose(follower, 7, {MakeBatch(1, 1)});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(raft::LeaderHint(r.status()), NodeId(leader)) << r.status();
+  auto unknown = c_.Propose(leader, 99, {MakeBatch(1, 1)});
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  auto bad = c_.Propose(leader, 7, {"not a record batch"});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(NodeTest, KilledLeaderIsReplacedAndRestartedNodeCatchesUp) {
+  c_.EnsureGroupEverywhere(1);
+  const uint64_t old_leader = c_.WaitForLeader(1);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(c_.Propose(old_leader, 1, {MakeBatch(2, i)}).ok());
+  c_.Kill(old_leader);
+  const uint64_t new_leader = c_.WaitForLeader(1);
+  ASSERT_NE(new_leader, 0u);
+  ASSERT_NE(new_leader, old_leader);
+  for (int i = 10; i < 20; ++i) {
+    auto r = c_.Propose(new_leader, 1, {MakeBatch(2, i)});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->base_offsets[0], 2 * i);  // nothing committed before the crash was lost
+  }
+  c_.Start(old_leader);  // recovers from its directory
+  ASSERT_TRUE(WaitFor([&] { return c_.node(old_leader)->FindGroup(1)->high_watermark() == 40; }));
+  EXPECT_EQ(c_.Committed(old_leader, 1), c_.Committed(new_leader, 1));
+}
+
+TEST_F(NodeTest, LaggingNodeCatchesUpBySnapshotAfterTheOthersCompacted) {
+  c_.EnsureGroupEverywhere(1);
+  uint64_t leader = c_.WaitForLeader(1);
+  const uint64_t lagging = leader == 3 ? 2 : 3;
+  c_.Kill(lagging);
+  leader = c_.WaitForLeader(1);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c_.Propose(leader, 1, {MakeBatch(1, i)}).ok());
+  for (uint64_t id = 1; id <= 3; ++id) {
+    if (id == lagging) continue;
+    ASSERT_TRUE(WaitFor([&] { return c_.node(id)->FindGroup(1)->high_watermark() == 20; }));
+    auto first = c_.node(id)->CompactLog(1, LogIndex(0));
+    ASSERT_TRUE(first.ok()) << first.status();
+    EXPECT_GT(first->value(), 20u);
+  }
+  c_.Start(lagging);
+  ASSERT_TRUE(WaitFor([&] { return c_.node(lagging)->FindGroup(1)->high_watermark() == 20; }));
+  auto st = c_.node(lagging)->Status({1});
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_GT(st[0].first_index.value(), 20u);  // installed a snapshot, no old entries
+  EXPECT_EQ(st[0].log_start_offset, 20);
+  // And it takes new writes like the others.
+  leader = c_.WaitForLeader(1);
+  ASSERT_TRUE(c_.Propose(leader, 1, {MakeBatch(4, 99)}).ok());
+  ASSERT_TRUE(WaitFor([&] { return c_.node(lagging)->FindGroup(1)->high_watermark() == 24; }));
+}
+
+TEST_F(NodeTest, PartitionedFollowerRejoinsWithoutDisruptingTheLeader) {
+  c_.EnsureGroupEverywhere(1);
+  const uint64_t leader = c_.WaitForLeader(1);
+  const uint64_t f = leader == 3 ? 2 : 3;
+  const raft::Term term = c_.node(leader)->Status({1})[0].raft.term;
+  c_.Cut(f, 1);
+  c_.Cut(f, 2);
+  c_.Cut(f, 3);
+  std::this_thread::sleep_for(500ms);  // many election timeouts for the cut-off node
+  ASSERT_TRUE(c_.Propose(leader, 1, {MakeBatch(1, 1)}).ok());
+  c_.HealAll();
+  ASSERT_TRUE(WaitFor([&] { return c_.node(f)->FindGroup(1)->high_watermark() == 1; }));
+  // Pre-Vote: the rejoining node never bumped the term, the leader stayed.
+  EXPECT_EQ(c_.node(leader)->Status({1})[0].raft.term, term);
+  EXPECT_TRUE(c_.node(leader)->FindGroup(1)->is_leader());
+}
+
+TEST_F(NodeTest, ShutdownHandsLeadershipAway) {
+  for (GroupId g = 1; g <= 6; ++g) c_.EnsureGroupEverywhere(g);
+  for (GroupId g = 1; g <= 6; ++g) ASSERT_NE(c_.WaitForLeader(g), 0u);
+  // Make node 1 lead everything first.
+  for (GroupId g = 1; g <= 6; ++g) {
+    const uint64_t l = c_.AgreedLeader(g);
+    if (l != 1) {
+      ASSERT_TRUE(c_.node(l)->TransferLeader(g, NodeId(1)).ok());
+    }
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    for (GroupId g = 1; g <= 6; ++g) {
+      if (c_.AgreedLeader(g) != 1) return false;
+    }
+    return true;
+  }));
+  const auto t0 = std::chrono::steady_clock::now();
+  c_.node(1)->Shutdown(3s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  c_.Kill(1);
+  for (GroupId g = 1; g <= 6; ++g) {
+    const uint64_t l = c_.WaitForLeader(g);
+    EXPECT_TRUE(l == 2 || l == 3) << "group " << g;
+  }
+  // Hand-off, not election: well under the 3 s allowance.
+  EXPECT_LT(took, 3s);
+}
+
+TEST_F(NodeTest, ConcurrentProposalsShareFsyncRounds) {
+  c_.EnsureGroupEverywhere(1);
+  const uint64_t leader = c_.WaitForLeader(1);
+  const NodeCounters before = c_.node(leader)->Counters();
+  constexpr int kProposals = 300;
+  std::vector<std::future<absl::StatusOr<ProposeResult>>> futures;
+  for (int i = 0; i < kProposals; ++i) {
+    auto p = std::make_shared<std::promise<absl::StatusOr<ProposeResult>>>();
+    futures.push_back(p->get_future());
+    c_.node(leader)->Propose(1, {MakeBatch(1, i)}, [p](auto r) { p->set_value(std::move(r)); });
+  }
+  std::set<int64_t> offsets;
+  for (auto& f : futures) {
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    auto r = f.get();
+    ASSERT_TRUE(r.ok()) << r.status();
+    offsets.insert(r->base_offsets[0]);
+  }
+  EXPECT_EQ(offsets.size(), static_cast<size_t>(kProposals));  // distinct...
+  EXPECT_EQ(*offsets.rbegin(), kProposals - 1);                // ...and dense
+  const NodeCounters after = c_.node(leader)->Counters();
+  EXPECT_LT(after.synced_readys - before.synced_readys, static_cast<uint64_t>(kProposals));
+}
+
+TEST_F(NodeTest, RemoveGroupStopsItAndDeletesItsData) {
+  c_.EnsureGroupEverywhere(5);
+  const uint64_t leader = c_.WaitForLeader(5);
+  ASSERT_TRUE(c_.Propose(leader, 5, {MakeBatch(3, 1)}).ok());
+  const std::string dir = c_.dir(1) + "/groups/00000000000000000005";
+  ASSERT_TRUE(std::filesystem::exists(dir));
+  ASSERT_TRUE(c_.node(1)->RemoveGroup(5).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  EXPECT_EQ(c_.node(1)->FindGroup(5), nullptr);
+  EXPECT_EQ(c_.node(1)->RemoveGroup(5).code(), absl::StatusCode::kNotFound);
+  // A restart does not bring it back.
+  c_.Kill(1);
+  c_.Start(1);
+  EXPECT_EQ(c_.node(1)->FindGroup(5), nullptr);
+}
+
+TEST_F(NodeTest, EnsureGroupIsIdempotentAndValidates) {
+  auto r = c_.node(1)->EnsureGroup(3, {NodeId(1), NodeId(2), NodeId(3)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(*r);
+  r = c_.node(1)->EnsureGroup(3, {NodeId(1), NodeId(2), NodeId(3)});
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(*r);
+  EXPECT_EQ(c_.node(1)->EnsureGroup(0, {NodeId(1)}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c_.node(1)->EnsureGroup(4, {NodeId(1), NodeId(1)}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace raftlog::broker

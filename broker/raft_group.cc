@@ -1,0 +1,123 @@
+// RaftGroup: proposals, apply and published status of one hosted group.
+#include "broker/raft_group.h"
+
+#include <span>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "storage/record_batch_reader.h"
+
+namespace raftlog::broker {
+
+RaftGroup::RaftGroup(GroupId id, std::unique_ptr<GroupStorage> storage,
+                     PartitionRaftStorage* partition, std::unique_ptr<raft::RawNode> node)
+    : id_(id), storage_(std::move(storage)), partition_(partition), node_(std::move(node)) {
+  applied_ = node_->Status().applied;
+  if (partition_ != nullptr) {
+    if (absl::StatusOr<storage::Offset> hw = partition_->NextOffsetAfter(applied_); hw.ok()) {
+      high_watermark_.store(hw->value(), std::memory_order_release);
+    }
+  }
+  PublishStatus();
+}
+
+RaftGroup::~RaftGroup() { FailPending(absl::UnavailableError("raft group stopped")); }
+
+void RaftGroup::Propose(std::vector<std::string> entries, ProposeCallback done) {
+  if (!failure_.ok()) {
+    done(absl::UnavailableError(absl::StrFormat("group %d failed: %s", id_, failure_.message())));
+    return;
+  }
+  if (entries.empty()) {
+    done(absl::InvalidArgumentError("propose: no entries"));
+    return;
+  }
+  if (partition_ != nullptr) {
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const std::string& e = entries[i];
+      absl::StatusOr<storage::BatchHeader> h = storage::ValidateBatch(
+          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(e.data()), e.size()));
+      if (!h.ok()) {
+        done(absl::InvalidArgumentError(
+            absl::StrFormat("entry %d is not a valid record batch: %s", i, h.status().message())));
+        return;
+      }
+    }
+  }
+  const size_t n = entries.size();
+  if (absl::Status s = node_->ProposeBatch(std::move(entries)); !s.ok()) {
+    done(s);
+    return;
+  }
+  const raft::LogIndex last = node_->last_index();
+  pending_[last] = Pending{node_->term(), last - (n - 1), std::move(done)};
+}
+
+absl::Status RaftGroup::Apply(const raft::Ready& rd) {
+  if (rd.snapshot && !rd.snapshot->IsEmpty()) applied_ = rd.snapshot->metadata.index;
+  for (const raft::Entry& e : rd.committed_entries) {
+    applied_ = e.index;
+    ResolveUpTo(e);
+  }
+  if (partition_ != nullptr && (!rd.committed_entries.empty() || rd.snapshot)) {
+    absl::StatusOr<storage::Offset> hw = partition_->NextOffsetAfter(applied_);
+    if (!hw.ok()) return hw.status();
+    high_watermark_.store(hw->value(), std::memory_order_release);
+  }
+  return absl::OkStatus();
+}
+
+void RaftGroup::ResolveUpTo(const raft::Entry& applied_entry) {
+  while (!pending_.empty() && pending_.begin()->first <= applied_entry.index) {
+    auto node = pending_.extract(pending_.begin());
+    const raft::LogIndex last = node.key();
+    Pending& p = node.mapped();
+    if (last < applied_entry.index) {
+      // Skipped over by a snapshot: it may or may not be in the log.
+      p.done(absl::UnavailableError("proposal outcome unknown (replica caught up by snapshot)"));
+    } else if (applied_entry.term != p.term) {
+      p.done(absl::AbortedError(
+          absl::StrFormat("proposal lost: leadership changed (term %d replaced by term %d at "
+                          "index %d); not committed, safe to retry",
+                          p.term.value(), applied_entry.term.value(), last.value())));
+    } else {
+      p.done(ResultFor(p.first, last));
+    }
+  }
+}
+
+absl::StatusOr<ProposeResult> RaftGroup::ResultFor(raft::LogIndex first,
+                                                   raft::LogIndex last) const {
+  ProposeResult r;
+  for (raft::LogIndex i = first; i <= last; ++i) {
+    r.indexes.push_back(i);
+    if (partition_ == nullptr) {
+      r.base_offsets.push_back(-1);
+      continue;
+    }
+    absl::StatusOr<storage::Offset> base = partition_->NextOffsetAfter(i - 1);
+    if (!base.ok()) return base.status();
+    r.base_offsets.push_back(base->value());
+  }
+  return r;
+}
+
+void RaftGroup::FailPending(const absl::Status& why) {
+  std::map<raft::LogIndex, Pending> pending;
+  pending.swap(pending_);
+  for (auto& [index, p] : pending) p.done(why);
+}
+
+void RaftGroup::PublishStatus() {
+  is_leader_.store(node_->role() == raft::Role::kLeader, std::memory_order_release);
+  leader_.store(node_->leader().value(), std::memory_order_release);
+}
+
+void RaftGroup::Fail(absl::Status why) {
+  failure_ = std::move(why);
+  FailPending(
+      absl::UnavailableError(absl::StrFormat("group %d failed: %s", id_, failure_.message())));
+  is_leader_.store(false, std::memory_order_release);
+}
+
+}  // namespace raftlog::broker

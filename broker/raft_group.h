@@ -1,0 +1,110 @@
+// RaftGroup: one Raft group hosted by a node: its storage, its RawNode, the
+// proposals waiting for commit, and the figures other threads may read
+// without locking (role, leader, commit, high watermark) as atomics.
+//
+// Threads: everything but the atomics and partition_log() is touched only by
+// the node's loop thread (and its storage by one sync-pool worker at a time
+// while the loop waits for the round). Other threads hold a
+// std::shared_ptr<RaftGroup> so a removed group stays valid while they read.
+//
+// Invariants: pending_ is keyed by the last index of each proposal, ascending;
+// a proposal succeeds when its last entry is applied with the term it was
+// proposed in (Log Matching then covers its earlier entries) and fails when
+// an entry of another term is applied at that index.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "broker/group_storage.h"
+#include "broker/partition_raft_storage.h"
+#include "broker/transport.h"
+#include "raft/raw_node.h"
+
+namespace raftlog::broker {
+
+inline constexpr GroupId kMetadataGroup = 0;
+
+// What a committed proposal reports: one (index, base offset) per entry;
+// base offsets are -1 for the metadata group.
+struct ProposeResult {
+  std::vector<raft::LogIndex> indexes;
+  std::vector<int64_t> base_offsets;
+};
+using ProposeCallback = std::function<void(absl::StatusOr<ProposeResult>)>;
+
+class RaftGroup {
+ public:
+  // `partition` is the same object as `storage` for partition groups and
+  // null for the metadata group.
+  RaftGroup(GroupId id, std::unique_ptr<GroupStorage> storage, PartitionRaftStorage* partition,
+            std::unique_ptr<raft::RawNode> node);
+  ~RaftGroup();  // Fails pending proposals ("group stopped").
+  RaftGroup(const RaftGroup&) = delete;
+  RaftGroup& operator=(const RaftGroup&) = delete;
+
+  GroupId id() const { return id_; }
+  raft::RawNode& node() { return *node_; }
+  GroupStorage& storage() { return *storage_; }
+  bool is_partition() const { return partition_ != nullptr; }
+  PartitionRaftStorage* partition() { return partition_; }
+
+  // ---- loop thread ----
+  // Proposes entries; `done` runs on the loop thread once all are committed
+  // (or the proposal is known to be lost).
+  void Propose(std::vector<std::string> entries, ProposeCallback done);
+  // Step 4 of the Ready contract for this group: resolves proposals, moves
+  // applied and the high watermark. Errors are storage errors (fatal).
+  absl::Status Apply(const raft::Ready& rd);
+  // Fails every pending proposal with `why` (group stopped or failed).
+  void FailPending(const absl::Status& why);
+  // Refreshes the atomics below from the RawNode.
+  void PublishStatus();
+  // Marks the group failed (storage error): it takes no more work.
+  void Fail(absl::Status why);
+  const absl::Status& failure() const { return failure_; }
+  raft::LogIndex applied() const { return applied_; }
+
+  // ---- any thread ----
+  bool is_leader() const { return is_leader_.load(std::memory_order_acquire); }
+  raft::NodeId leader() const { return raft::NodeId(leader_.load(std::memory_order_acquire)); }
+  // First offset not yet known committed (partition groups; 0 otherwise).
+  int64_t high_watermark() const { return high_watermark_.load(std::memory_order_acquire); }
+  // Read-only view of the partition log (partition groups only); safe for
+  // concurrent readers.
+  const storage::PartitionLog* partition_log() const {
+    return partition_ ? &partition_->log() : nullptr;
+  }
+
+ private:
+  struct Pending {
+    raft::Term term;
+    raft::LogIndex first;
+    ProposeCallback done;
+  };
+  // Resolves pending proposals whose last index is <= `index`, given the
+  // term of the applied entry at each.
+  void ResolveUpTo(const raft::Entry& applied_entry);
+  absl::StatusOr<ProposeResult> ResultFor(raft::LogIndex first, raft::LogIndex last) const;
+
+  const GroupId id_;
+  std::unique_ptr<GroupStorage> storage_;
+  PartitionRaftStorage* partition_;
+  std::unique_ptr<raft::RawNode> node_;
+  std::map<raft::LogIndex, Pending> pending_;  // by last index
+  raft::LogIndex applied_;
+  absl::Status failure_;
+
+  std::atomic<bool> is_leader_{false};
+  std::atomic<uint64_t> leader_{0};
+  std::atomic<int64_t> high_watermark_{0};
+};
+
+}  // namespace raftlog::broker
