@@ -1,0 +1,67 @@
+// NodeAdminService: the raftlog.node.v1.NodeAdmin gRPC service of one
+// raftlogd (proto/raftlog/node/v1/node.proto) over a Node: status of every
+// group, group creation/removal, proposals, committed reads, leadership
+// transfer, log compaction.
+//
+// Errors: not-leader answers are FAILED_PRECONDITION "not leader; leader is
+// N" (raft::LeaderHint parses it) with the leader's address in the trailing
+// metadata key "raftlog-leader-address" when known. A proposal that gets no
+// answer before the call's deadline (default 30 s) is DEADLINE_EXCEEDED and
+// its outcome is unknown. While draining (SIGTERM) work is refused with
+// UNAVAILABLE; Status keeps answering.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "broker/node.h"
+#include "broker/transport.h"
+#include "raftlog/node/v1/node.grpc.pb.h"
+
+namespace raftlog::broker {
+
+struct NodeIdentity {
+  std::string cluster_id;
+  std::string advertised_address;
+  std::map<raft::NodeId, std::string> peer_addresses;  // for leader hints
+};
+
+class NodeAdminService final : public raftlog::node::v1::NodeAdmin::Service {
+ public:
+  // `node` must outlive the service; `peer_stats` may be empty.
+  NodeAdminService(Node* node, NodeIdentity identity,
+                   std::function<std::vector<PeerStats>()> peer_stats);
+
+  // Refuse new work from now on (SIGTERM).
+  void StartDraining() { draining_.store(true); }
+
+  grpc::Status Status(grpc::ServerContext* ctx, const node::v1::StatusRequest* req,
+                      node::v1::StatusResponse* resp) override;
+  grpc::Status EnsureGroup(grpc::ServerContext* ctx, const node::v1::EnsureGroupRequest* req,
+                           node::v1::EnsureGroupResponse* resp) override;
+  grpc::Status RemoveGroup(grpc::ServerContext* ctx, const node::v1::RemoveGroupRequest* req,
+                           node::v1::RemoveGroupResponse* resp) override;
+  grpc::Status Propose(grpc::ServerContext* ctx, const node::v1::ProposeRequest* req,
+                       node::v1::ProposeResponse* resp) override;
+  grpc::Status Read(grpc::ServerContext* ctx, const node::v1::ReadRequest* req,
+                    node::v1::ReadResponse* resp) override;
+  grpc::Status TransferLeader(grpc::ServerContext* ctx, const node::v1::TransferLeaderRequest* req,
+                              node::v1::TransferLeaderResponse* resp) override;
+  grpc::Status CompactLog(grpc::ServerContext* ctx, const node::v1::CompactLogRequest* req,
+                          node::v1::CompactLogResponse* resp) override;
+
+ private:
+  grpc::Status Refuse() const;
+  // FAILED_PRECONDITION not-leader status for `group`, with the address hint.
+  grpc::Status NotLeader(grpc::ServerContext* ctx, const absl::Status& s) const;
+
+  Node* node_;
+  NodeIdentity identity_;
+  std::function<std::vector<PeerStats>()> peer_stats_;
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace raftlog::broker

@@ -1,0 +1,184 @@
+// raftlogd: the raftlog server. One process per node: hosts the node's
+// replicas of every Raft group (partition groups and the metadata group) on
+// one gRPC port that serves both peers (RaftTransport) and clients
+// (NodeAdmin; the client API follows in later issues).
+//
+// Start-up order: configuration (flags > RAFTLOG_* env > --config file),
+// listen address check, data directory identity and lock, then the Node,
+// the transport and the gRPC server. SIGTERM/SIGINT: refuse new work, hand
+// leadership of every group away, finish the round in flight (no fsync cut
+// short), stop the transport and the server, exit 0. Exit codes: 0 clean
+// stop or --help, 1 a start-up failure (the message says which), 2 bad
+// configuration.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "broker/data_dir.h"
+#include "broker/node.h"
+#include "broker/node_admin_service.h"
+#include "broker/metrics.h"
+#include "broker/metrics_http.h"
+#include "broker/node_config.h"
+#include "broker/node_metrics.h"
+#include "broker/rocksdb_raft_storage.h"
+#include "broker/transport.h"
+#include "glog/logging.h"
+#include "grpcpp/grpcpp.h"
+
+namespace raftlog::broker {
+namespace {
+
+int Fail(int code, const std::string& msg) {
+  std::fprintf(stderr, "raftlogd: %s\n", msg.c_str());
+  return code;
+}
+
+// 1,000 partition groups keep a few files open each.
+void RaiseOpenFileLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+void ConfigureLogging(const char* argv0, const std::string& level) {
+  FLAGS_logtostderr = true;
+  if (level == "debug") {
+    FLAGS_v = 1;
+  } else if (level == "warning") {
+    FLAGS_minloglevel = google::GLOG_WARNING;
+  } else if (level == "error") {
+    FLAGS_minloglevel = google::GLOG_ERROR;
+  }
+  google::InitGoogleLogging(argv0);
+}
+
+int Run(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  absl::StatusOr<NodeConfig> config = LoadNodeConfig(args, EnvironmentMap());
+  if (!config.ok()) {
+    if (IsHelpRequested(config.status())) {
+      std::fputs(NodeConfigUsage().c_str(), stdout);
+      return 0;
+    }
+    return Fail(2, std::string(config.status().message()) + "\n(see raftlogd --help)");
+  }
+  ConfigureLogging(argv[0], config->log_level);
+
+  // Signals go to the main thread only: block them before any thread starts.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  RaiseOpenFileLimit();
+
+  if (absl::Status s = CheckListenAddressBindable(config->listen_address); !s.ok()) {
+    return Fail(1, std::string(s.message()));
+  }
+  absl::StatusOr<std::unique_ptr<DataDir>> data_dir =
+      DataDir::Open(config->data_dir, config->cluster_id, config->id);
+  if (!data_dir.ok()) return Fail(1, std::string(data_dir.status().message()));
+  if (config->fsync == NodeConfig::FsyncPolicy::kNever) {
+    LOG(WARNING) << "fsync=never: acknowledged records can be lost on power failure; "
+                    "for tests and benchmarks only";
+  }
+
+  std::unique_ptr<Transport> transport;
+  NodeOptions options;
+  options.id = config->id;
+  options.data_dir = (*data_dir)->path();
+  options.tick_ms = config->tick_ms;
+  options.election_ticks = config->election_ticks;
+  options.heartbeat_ticks = config->heartbeat_ticks;
+  options.sync = config->fsync == NodeConfig::FsyncPolicy::kAlways;
+  options.sync_threads = config->sync_threads;
+  options.send = [&transport](raft::NodeId to, std::vector<GroupMessage> msgs) {
+    transport->Send(to, std::move(msgs));
+  };
+  const std::string metadata_dir = (*data_dir)->MetadataDir();
+  options.open_metadata_storage =
+      [metadata_dir](
+          const raft::ConfState& initial) -> absl::StatusOr<std::unique_ptr<GroupStorage>> {
+    absl::StatusOr<std::unique_ptr<RocksDbRaftStorage>> s =
+        RocksDbRaftStorage::Open(metadata_dir, initial);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<GroupStorage>(*std::move(s));
+  };
+  for (const auto& [id, addr] : config->peers) options.metadata_voters.voters.push_back(id);
+  if (options.metadata_voters.voters.empty()) options.metadata_voters.voters.push_back(config->id);
+  Node node(std::move(options));
+
+  TransportOptions topts;
+  topts.cluster_id = config->cluster_id;
+  topts.self = config->id;
+  for (const auto& [id, addr] : config->peers) {
+    if (id != config->id) topts.peers.push_back({id, addr});
+  }
+  transport = std::make_unique<Transport>(std::move(topts), &node);
+
+  NodeIdentity identity{config->cluster_id, config->advertised_address, config->peers};
+  NodeAdminService admin(&node, identity, [&transport] { return transport->Stats(); });
+
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(config->listen_address, grpc::InsecureServerCredentials(), &bound_port);
+  ConfigureTransportServer(builder);
+  builder.RegisterService(transport->service());
+  builder.RegisterService(&admin);
+  builder.SetMaxSendMessageSize(64 << 20);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || bound_port == 0) {
+    return Fail(1, absl::StrFormat("cannot serve on %s", config->listen_address));
+  }
+  MetricsRegistry metrics;
+  std::unique_ptr<MetricsHttpServer> metrics_server;
+  if (!config->metrics_address.empty()) {
+    absl::StatusOr<MetricsRegistry::CollectorId> c =
+        RegisterNodeMetrics(metrics, &node, [&transport] { return transport->Stats(); });
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> m =
+        c.ok() ? MetricsHttpServer::Start(config->metrics_address,
+                                          [&metrics] { return metrics.Render(); })
+               : c.status();
+    if (!m.ok()) {
+      server->Shutdown(std::chrono::system_clock::now());
+      return Fail(1, std::string(m.status().message()));
+    }
+    metrics_server = *std::move(m);
+  }
+  transport->Start();
+  if (absl::Status s = node.Start(); !s.ok()) {
+    transport->Stop(0);
+    server->Shutdown(std::chrono::system_clock::now());
+    return Fail(
+        1, absl::StrFormat("cannot recover the node from %s: %s", config->data_dir, s.message()));
+  }
+  LOG(INFO) << absl::StrFormat(
+      "raftlogd node %d of cluster %s serving on %s (advertised %s), data in %s (%s), %d peer(s)",
+      config->id.value(), config->cluster_id, config->listen_address, config->advertised_address,
+      config->data_dir, (*data_dir)->is_new() ? "new" : "recovered", config->peers.size());
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  LOG(INFO) << "signal " << sig << ": draining (handing leadership away)";
+  admin.StartDraining();
+  metrics_server.reset();  // no scrape may reach a stopped node
+  node.Shutdown(std::chrono::milliseconds(5000));
+  transport->Stop(500);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  LOG(INFO) << "stopped cleanly";
+  return 0;
+}
+
+}  // namespace
+}  // namespace raftlog::broker
+
+int main(int argc, char** argv) { return raftlog::broker::Run(argc, argv); }
