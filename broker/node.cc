@@ -1,7 +1,11 @@
 // Node: the loop, rounds and group management of the multi-Raft host.
 #include "broker/node.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <limits>
@@ -33,7 +37,10 @@ Node::Node(NodeOptions options)
   seed_ = std::random_device{}() ^ (options_.id.value() << 32);
 }
 
-Node::~Node() { Stop(); }
+Node::~Node() {
+  Stop();
+  if (data_dir_fd_ >= 0) ::close(data_dir_fd_);
+}
 
 std::string Node::GroupDir(GroupId group) const {
   return absl::StrFormat("%s/groups/%020d", options_.data_dir, group);
@@ -121,6 +128,13 @@ absl::Status Node::OpenExistingGroups() {
 absl::Status Node::Start() {
   if (started_) return absl::FailedPreconditionError("node already started");
   if (absl::Status s = OpenExistingGroups(); !s.ok()) return s;
+  if (options_.sync_mode == SyncMode::kSyncfs) {
+    data_dir_fd_ = ::open(options_.data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (data_dir_fd_ < 0) {
+      return absl::InternalError(
+          absl::StrFormat("open %s for syncfs: %s", options_.data_dir, strerror(errno)));
+    }
+  }
   LOG(INFO) << "node " << options_.id << ": opened " << groups_.size() << " group(s) from "
             << options_.data_dir;
   started_ = true;
@@ -295,19 +309,7 @@ size_t Node::Round() {
   SendGrouped(out);
 
   // 4b: persist, every group in parallel: the group commit.
-  std::vector<std::function<void()>> jobs;
-  const bool sync = options_.sync;
-  for (Work& w : work) {
-    if (!w.ready.MustSync()) continue;
-    jobs.push_back([&w, sync] {
-      GroupStorage& s = w.group->storage();
-      w.persisted = s.WriteReady(w.ready);
-      if (w.persisted.ok() && sync) w.persisted = s.SyncReady();
-      if (w.persisted.ok()) w.persisted = s.FinishReady(w.ready);
-    });
-  }
-  counters_.synced_readys += jobs.size();
-  sync_pool_.RunAll(jobs);
+  Persist(work);
 
   // 4c: acknowledgements and votes, now that they are durable.
   for (Work& w : work) {
@@ -338,6 +340,49 @@ size_t Node::Round() {
     g.PublishStatus();
   }
   return work.size();
+}
+
+void Node::Persist(std::vector<Work>& work) {
+  std::vector<Work*> todo;
+  for (Work& w : work) {
+    if (w.ready.MustSync()) todo.push_back(&w);
+  }
+  counters_.synced_readys += todo.size();
+  std::vector<std::function<void()>> jobs;
+  const bool sync = options_.sync;
+  if (!sync || options_.sync_mode == SyncMode::kPerGroup) {
+    for (Work* w : todo) {
+      jobs.push_back([w, sync] {
+        GroupStorage& s = w->group->storage();
+        w->persisted = s.WriteReady(w->ready);
+        if (w->persisted.ok() && sync) w->persisted = s.SyncReady();
+        if (w->persisted.ok()) w->persisted = s.FinishReady(w->ready);
+      });
+    }
+    sync_pool_.RunAll(jobs);
+    return;
+  }
+  // kSyncfs: write everything, one syncfs, then the per-log bookkeeping.
+  for (Work* w : todo) {
+    jobs.push_back([w] { w->persisted = w->group->storage().WriteReady(w->ready); });
+  }
+  sync_pool_.RunAll(jobs);
+  jobs.clear();
+  if (!todo.empty() && ::syncfs(data_dir_fd_) != 0) {
+    const absl::Status err = absl::DataLossError(
+        absl::StrFormat("syncfs %s: %s", options_.data_dir, strerror(errno)));
+    for (Work* w : todo) w->persisted = err;
+    return;
+  }
+  for (Work* w : todo) {
+    if (!w->persisted.ok()) continue;
+    jobs.push_back([w] {
+      GroupStorage& s = w->group->storage();
+      w->persisted = s.SyncReady();
+      if (w->persisted.ok()) w->persisted = s.FinishReady(w->ready);
+    });
+  }
+  sync_pool_.RunAll(jobs);
 }
 
 void Node::FailGroup(RaftGroup& g, absl::Status why) {
@@ -469,9 +514,9 @@ GroupStatusInfo Node::StatusOf(RaftGroup& g) {
   return info;
 }
 
-std::vector<GroupStatusInfo> Node::Status(const std::vector<GroupId>& groups) {
+absl::StatusOr<std::vector<GroupStatusInfo>> Node::Status(const std::vector<GroupId>& groups) {
   std::vector<GroupStatusInfo> out;
-  (void)RunOnLoop([&] {
+  absl::Status s = RunOnLoop([&] {
     if (groups.empty()) {
       for (auto& [id, g] : groups_) out.push_back(StatusOf(*g));
       return;
@@ -481,6 +526,7 @@ std::vector<GroupStatusInfo> Node::Status(const std::vector<GroupId>& groups) {
       if (it != groups_.end()) out.push_back(StatusOf(*it->second));
     }
   });
+  if (!s.ok()) return s;
   return out;
 }
 

@@ -50,6 +50,13 @@
 
 namespace raftlog::broker {
 
+// How a round's writes are made durable (docs/ARCHITECTURE.md, durability):
+//  kPerGroup: every written log is fdatasync'ed, on the SyncPool in parallel;
+//  kSyncfs:   one syncfs() of the data directory's filesystem per round, then
+//             each log's (now clean, so cheap) fdatasync to keep its own
+//             flushed state and surface any error.
+enum class SyncMode { kPerGroup, kSyncfs };
+
 struct NodeOptions {
   raft::NodeId id;
   // Partition groups live in <data_dir>/groups/<20-digit group id>/.
@@ -60,6 +67,7 @@ struct NodeOptions {
   // false: never fsync (tests and benchmarks of the CPU path only).
   bool sync = true;
   int sync_threads = 8;
+  SyncMode sync_mode = SyncMode::kPerGroup;
   storage::PartitionLogOptions log_options;
   // How messages leave this node (the Transport, or an in-process router in
   // tests). Called on the loop thread; must not block.
@@ -128,8 +136,9 @@ class Node : public TransportSink {
   absl::Status TransferLeader(GroupId group, raft::NodeId to);
   // Drops the log prefix up to `index` (0 = applied); returns the new first index.
   absl::StatusOr<raft::LogIndex> CompactLog(GroupId group, raft::LogIndex index);
-  // Every group's status (all if `groups` is empty).
-  std::vector<GroupStatusInfo> Status(const std::vector<GroupId>& groups);
+  // Every group's status (all if `groups` is empty). Unavailable until the
+  // node has started (it may be recovering groups from disk) and once stopped.
+  absl::StatusOr<std::vector<GroupStatusInfo>> Status(const std::vector<GroupId>& groups);
   NodeCounters Counters();
 
   // ---- Proposals (async, any thread) ----
@@ -162,6 +171,8 @@ class Node : public TransportSink {
   void TickAll();
   // One round; returns the number of Readys handled.
   size_t Round();
+  // Step 4b of a round: makes every Ready in `work` that must sync durable.
+  void Persist(std::vector<Work>& work);
   void SendGrouped(std::map<raft::NodeId, std::vector<GroupMessage>>& out);
   void FailGroup(RaftGroup& g, absl::Status why);
   std::string GroupDir(GroupId group) const;
@@ -184,6 +195,7 @@ class Node : public TransportSink {
 
   std::thread loop_;
   bool started_ = false;
+  int data_dir_fd_ = -1;  // for syncfs
 };
 
 }  // namespace raftlog::broker

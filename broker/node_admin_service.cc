@@ -78,7 +78,12 @@ grpc::Status NodeAdminService::Status(grpc::ServerContext*, const pb::StatusRequ
   resp->set_cluster_id(identity_.cluster_id);
   resp->set_address(identity_.advertised_address);
   const std::vector<GroupId> groups(req->groups().begin(), req->groups().end());
-  for (const GroupStatusInfo& g : node_->Status(groups)) FillGroup(g, resp->add_groups());
+  absl::StatusOr<std::vector<GroupStatusInfo>> status = node_->Status(groups);
+  if (!status.ok()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "node is starting (recovering its groups) or stopping");
+  }
+  for (const GroupStatusInfo& g : *status) FillGroup(g, resp->add_groups());
   if (peer_stats_) {
     for (const PeerStats& p : peer_stats_()) {
       pb::PeerStatus* out = resp->add_peers();

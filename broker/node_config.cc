@@ -53,6 +53,8 @@ constexpr KeySpec kKeys[] = {
     {"heartbeat-ticks", "2", "ticks between leader heartbeats (>= 1)"},
     {"fsync", "always", "always | never (never: tests and benchmarks only, loses data on crash)"},
     {"sync-threads", "8", "parallel fsync workers (1..256)"},
+    {"sync-mode", "per-group",
+     "per-group (fdatasync each written log, in parallel) | syncfs (one syncfs per round)"},
     {"metrics-addr", "(off)", "host:port for the Prometheus /metrics endpoint"},
     {"log-level", "info", "debug | info | warning | error"},
     {"config", "(none)", "config file of `key = value` lines (flag or environment only)"},
@@ -476,7 +478,7 @@ absl::StatusOr<NodeConfig> BuildConfig(const RawValues& values) {
     c.heartbeat_ticks = *heartbeat;
   }
 
-  // fsync, sync-threads, metrics-addr, log-level
+  // fsync, sync-threads, sync-mode, metrics-addr, log-level
   if (raw = Find(values, "fsync"); raw != nullptr) {
     const std::string v = absl::AsciiStrToLower(raw->value);
     if (v == "always") {
@@ -492,6 +494,17 @@ absl::StatusOr<NodeConfig> BuildConfig(const RawValues& values) {
     absl::StatusOr<int> n = ParseIntInRange("sync-threads", *raw, 1, 256);
     if (!n.ok()) return n.status();
     c.sync_threads = *n;
+  }
+  if (raw = Find(values, "sync-mode"); raw != nullptr) {
+    const std::string v = absl::AsciiStrToLower(raw->value);
+    if (v == "per-group") {
+      c.sync_mode = NodeConfig::SyncMode::kPerGroup;
+    } else if (v == "syncfs") {
+      c.sync_mode = NodeConfig::SyncMode::kSyncfs;
+    } else {
+      return KeyError("sync-mode", *raw,
+                      absl::StrFormat("\"%s\" is not one of: per-group, syncfs", raw->value));
+    }
   }
   if (raw = Find(values, "metrics-addr"); raw != nullptr && !raw->value.empty()) {
     absl::StatusOr<std::string> a = ValidateAddress("metrics-addr", *raw);

@@ -30,6 +30,8 @@ namespace raftlog::broker {
 
 struct NodeConfig {
   enum class FsyncPolicy { kAlways, kNever };
+  // How a round's writes become durable (docs/ARCHITECTURE.md, durability).
+  enum class SyncMode { kPerGroup, kSyncfs };
 
   raft::NodeId id;
   std::string listen_address;                 // host:port (--addr)
@@ -42,6 +44,7 @@ struct NodeConfig {
   int heartbeat_ticks = 2;
   FsyncPolicy fsync = FsyncPolicy::kAlways;  // kNever: tests and benchmarks only.
   int sync_threads = 8;                      // parallel fsync workers
+  SyncMode sync_mode = SyncMode::kPerGroup;
   std::string metrics_address;               // empty = no metrics endpoint
   std::string log_level = "info";
 };

@@ -115,6 +115,8 @@ TEST(NodeConfigTest, SpaceSeparatedFlagsAndAllKeys) {
                                                  "never",
                                                  "--sync-threads",
                                                  "4",
+                                                 "--sync-mode",
+                                                 "syncfs",
                                                  "--metrics-addr",
                                                  "127.0.0.1:9100",
                                                  "--log-level",
@@ -130,6 +132,7 @@ TEST(NodeConfigTest, SpaceSeparatedFlagsAndAllKeys) {
   EXPECT_EQ(c->heartbeat_ticks, 3);
   EXPECT_EQ(c->fsync, NodeConfig::FsyncPolicy::kNever);
   EXPECT_EQ(c->sync_threads, 4);
+  EXPECT_EQ(c->sync_mode, NodeConfig::SyncMode::kSyncfs);
   EXPECT_EQ(c->metrics_address, "127.0.0.1:9100");
   EXPECT_EQ(c->log_level, "warning");
 }
@@ -148,7 +151,7 @@ TEST(NodeConfigTest, UsageListsEveryKeyEnvVarDefaultAndExample) {
   const std::string usage = NodeConfigUsage();
   for (const char* key : {"id", "addr", "advertise-addr", "peers", "data-dir", "cluster-id",
                           "tick-ms", "election-ticks", "heartbeat-ticks", "fsync", "sync-threads",
-                          "metrics-addr", "log-level", "config"}) {
+                          "sync-mode", "metrics-addr", "log-level", "config"}) {
     EXPECT_THAT(usage, HasSubstr(std::string("--") + key + "=VALUE")) << key;
   }
   for (const char* env : {"RAFTLOG_ID", "RAFTLOG_DATA_DIR", "RAFTLOG_PEERS", "RAFTLOG_TICK_MS",
@@ -306,6 +309,9 @@ TEST(NodeConfigTest, SyncThreadsFsyncAndLogLevelValidation) {
               AllOf(HasSubstr("fsync: \"sometimes\" is not one of: always, never"),
                     HasSubstr("from flag --fsync")));
   EXPECT_THAT(ErrorOf(With({"--log-level=loud"})), HasSubstr("log-level: \"loud\""));
+  EXPECT_THAT(ErrorOf(With({"--sync-mode=journal"})),
+              HasSubstr("sync-mode: \"journal\" is not one of: per-group, syncfs"));
+  EXPECT_EQ(LoadNodeConfig(With({}), {})->sync_mode, NodeConfig::SyncMode::kPerGroup);
   EXPECT_THAT(ErrorOf(With({"--cluster-id=a b"})), HasSubstr("cluster-id: \"a b\""));
 }
 

@@ -48,7 +48,8 @@ absl::StatusOr<MetricsRegistry::CollectorId> RegisterNodeMetrics(
   };
   return registry.AddCollector(std::move(families), [node, peer_stats](MetricSampleSink& sink) {
     int led = 0, failed = 0;
-    const std::vector<GroupStatusInfo> groups = node->Status({});
+    const std::vector<GroupStatusInfo> groups =
+        node->Status({}).value_or(std::vector<GroupStatusInfo>{});
     for (const GroupStatusInfo& g : groups) {
       const MetricLabels l{{"group", std::to_string(g.group)}};
       sink.Add("raftlog_group_role", l, RoleValue(g.raft.role));

@@ -38,7 +38,7 @@ bool WaitFor(Pred pred, std::chrono::milliseconds timeout = 10s) {
 
 class LocalCluster {
  public:
-  explicit LocalCluster(int n) {
+  explicit LocalCluster(int n, SyncMode mode = SyncMode::kPerGroup) : mode_(mode) {
     for (int i = 1; i <= n; ++i) dirs_[i] = std::make_unique<TempDir>();
   }
   ~LocalCluster() {
@@ -53,6 +53,7 @@ class LocalCluster {
     o.election_ticks = 10;
     o.heartbeat_ticks = 2;
     o.sync_threads = 4;
+    o.sync_mode = mode_;
     o.send = [this, id](NodeId to, std::vector<GroupMessage> msgs) {
       Route(NodeId(id), to, std::move(msgs));
     };
@@ -158,6 +159,7 @@ class LocalCluster {
     it->second->Deliver(from, std::move(msgs));
   }
 
+  const SyncMode mode_;
   std::map<uint64_t, std::unique_ptr<TempDir>> dirs_;
   std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<Node>> nodes_;
@@ -202,12 +204,12 @@ TEST_F(NodeTest, ManyGroupsElectLeadersAndReplicateWithDenseOffsets) {
   }
   // Status shows every group, a leader with two followers and no lag.
   const uint64_t leader = c_.AgreedLeader(1);
-  auto st = c_.node(leader)->Status({1});
+  auto st = c_.node(leader)->Status({1}).value();
   ASSERT_EQ(st.size(), 1u);
   EXPECT_EQ(st[0].raft.role, raft::Role::kLeader);
   ASSERT_EQ(st[0].followers.size(), 2u);
   EXPECT_EQ(st[0].high_watermark, 15);
-  EXPECT_EQ(c_.node(1)->Status({}).size(), kGroups);
+  EXPECT_EQ(c_.node(1)->Status({}).value().size(), kGroups);
 }
 
 TEST_F(NodeTest, FollowerAnswersNotLeaderWithTheLeadersId) {
@@ -258,7 +260,7 @@ TEST_F(NodeTest, LaggingNodeCatchesUpBySnapshotAfterTheOthersCompacted) {
   }
   c_.Start(lagging);
   ASSERT_TRUE(WaitFor([&] { return c_.node(lagging)->FindGroup(1)->high_watermark() == 20; }));
-  auto st = c_.node(lagging)->Status({1});
+  auto st = c_.node(lagging)->Status({1}).value();
   ASSERT_EQ(st.size(), 1u);
   EXPECT_GT(st[0].first_index.value(), 20u);  // installed a snapshot, no old entries
   EXPECT_EQ(st[0].log_start_offset, 20);
@@ -272,7 +274,7 @@ TEST_F(NodeTest, PartitionedFollowerRejoinsWithoutDisruptingTheLeader) {
   c_.EnsureGroupEverywhere(1);
   const uint64_t leader = c_.WaitForLeader(1);
   const uint64_t f = leader == 3 ? 2 : 3;
-  const raft::Term term = c_.node(leader)->Status({1})[0].raft.term;
+  const raft::Term term = c_.node(leader)->Status({1}).value()[0].raft.term;
   c_.Cut(f, 1);
   c_.Cut(f, 2);
   c_.Cut(f, 3);
@@ -281,7 +283,7 @@ TEST_F(NodeTest, PartitionedFollowerRejoinsWithoutDisruptingTheLeader) {
   c_.HealAll();
   ASSERT_TRUE(WaitFor([&] { return c_.node(f)->FindGroup(1)->high_watermark() == 1; }));
   // Pre-Vote: the rejoining node never bumped the term, the leader stayed.
-  EXPECT_EQ(c_.node(leader)->Status({1})[0].raft.term, term);
+  EXPECT_EQ(c_.node(leader)->Status({1}).value()[0].raft.term, term);
   EXPECT_TRUE(c_.node(leader)->FindGroup(1)->is_leader());
 }
 
@@ -364,6 +366,38 @@ TEST_F(NodeTest, EnsureGroupIsIdempotentAndValidates) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(c_.node(1)->EnsureGroup(4, {NodeId(1), NodeId(1)}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(NodeLifecycleTest, StatusIsUnavailableBeforeStartAndAfterStop) {
+  TempDir dir;
+  NodeOptions o;
+  o.id = NodeId(1);
+  o.data_dir = dir.path();
+  Node n(std::move(o));
+  EXPECT_EQ(n.Status({}).status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(n.Start().ok());
+  EXPECT_TRUE(n.Status({}).ok());
+  n.Stop();
+  EXPECT_EQ(n.Status({}).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(n.EnsureGroup(1, {NodeId(1)}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(NodeSyncfsTest, OneSyncfsPerRoundReplicatesAndRecovers) {
+  LocalCluster c(3, SyncMode::kSyncfs);
+  for (uint64_t id = 1; id <= 3; ++id) c.Start(id);
+  for (GroupId g = 1; g <= 4; ++g) c.EnsureGroupEverywhere(g);
+  for (GroupId g = 1; g <= 4; ++g) {
+    const uint64_t leader = c.WaitForLeader(g);
+    ASSERT_NE(leader, 0u);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(c.Propose(leader, g, {MakeBatch(2, i)}).ok());
+  }
+  const uint64_t leader = c.AgreedLeader(1);
+  c.Kill(leader);
+  c.Start(leader);
+  for (GroupId g = 1; g <= 4; ++g) {
+    ASSERT_TRUE(WaitFor([&] { return c.node(leader)->FindGroup(g)->high_watermark() == 10; }))
+        << "group " << g;
+  }
 }
 
 }  // namespace

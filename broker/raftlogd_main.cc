@@ -101,6 +101,8 @@ int Run(int argc, char** argv) {
   options.heartbeat_ticks = config->heartbeat_ticks;
   options.sync = config->fsync == NodeConfig::FsyncPolicy::kAlways;
   options.sync_threads = config->sync_threads;
+  options.sync_mode = config->sync_mode == NodeConfig::SyncMode::kSyncfs ? SyncMode::kSyncfs
+                                                                        : SyncMode::kPerGroup;
   options.send = [&transport](raft::NodeId to, std::vector<GroupMessage> msgs) {
     transport->Send(to, std::move(msgs));
   };
