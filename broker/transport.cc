@@ -45,8 +45,12 @@ using transport_pb::StreamSummary;
 constexpr int kMaxMessageBytes = 64 << 20;
 constexpr int kKeepaliveTimeMs = 1000;
 constexpr int kKeepaliveTimeoutMs = 2000;
-constexpr int kServerKeepaliveTimeMs = 2000;
-constexpr int kServerKeepaliveTimeoutMs = 3000;
+// The server side pings every connection (peers and clients alike) only to
+// release the handlers of dead dialling peers; generous, so that a client on
+// a loaded machine is not cut off for a late ping ack (the dialling side's
+// own 1 s / 2 s keepalive is what detects a dead peer quickly).
+constexpr int kServerKeepaliveTimeMs = 10000;
+constexpr int kServerKeepaliveTimeoutMs = 10000;
 // How long one dial may take before it counts as failed.
 constexpr auto kConnectTimeout = std::chrono::milliseconds(2000);
 // How often a dialling sender looks at the stop flags.
