@@ -10,9 +10,11 @@
 #include <future>
 #include <limits>
 #include <random>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "broker/node_journal.h"
 #include "glog/logging.h"
 
 namespace raftlog::broker {
@@ -57,71 +59,134 @@ raft::Config Node::RaftConfig(raft::LogIndex applied) const {
   return c;
 }
 
-absl::StatusOr<std::shared_ptr<RaftGroup>> Node::OpenGroup(GroupId group,
-                                                           const raft::ConfState& conf) {
-  std::unique_ptr<GroupStorage> storage;
-  PartitionRaftStorage* partition = nullptr;
+absl::StatusOr<Node::OpenedStorage> Node::OpenStorage(GroupId group, const raft::ConfState& conf) {
+  OpenedStorage out;
   if (group == kMetadataGroup) {
     if (!options_.open_metadata_storage) {
       return absl::FailedPreconditionError("this node hosts no metadata group");
     }
     absl::StatusOr<std::unique_ptr<GroupStorage>> s = options_.open_metadata_storage(conf);
     if (!s.ok()) return s.status();
-    storage = *std::move(s);
-  } else {
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(options_.data_dir) / "groups", ec);
-    if (ec) {
-      return absl::InternalError(
-          absl::StrFormat("creating %s/groups: %s", options_.data_dir, ec.message()));
-    }
-    absl::StatusOr<std::unique_ptr<PartitionRaftStorage>> s =
-        PartitionRaftStorage::Open(GroupDir(group), options_.log_options, conf);
-    if (!s.ok()) {
-      return absl::Status(
-          s.status().code(),
-          absl::StrFormat("group %d (%s): %s", group, GroupDir(group), s.status().message()));
-    }
-    partition = s->get();
-    storage = *std::move(s);
+    out.storage = *std::move(s);
+    return out;
   }
-  absl::StatusOr<raft::InitialState> init = storage->GetInitialState();
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(options_.data_dir) / "groups", ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrFormat("creating %s/groups: %s", options_.data_dir, ec.message()));
+  }
+  absl::StatusOr<std::unique_ptr<PartitionRaftStorage>> s =
+      PartitionRaftStorage::Open(GroupDir(group), options_.log_options, conf);
+  if (!s.ok()) {
+    return absl::Status(s.status().code(), absl::StrFormat("group %d (%s): %s", group,
+                                                           GroupDir(group), s.status().message()));
+  }
+  out.partition = s->get();
+  out.storage = *std::move(s);
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<RaftGroup>> Node::MakeGroup(GroupId group, OpenedStorage opened) {
+  absl::StatusOr<raft::InitialState> init = opened.storage->GetInitialState();
   if (!init.ok()) return init.status();
   raft::Config config = RaftConfig(init->hard_state.commit);
   config.seed = seed_ + group * 0x9E3779B97F4A7C15ull;
   absl::StatusOr<std::unique_ptr<raft::RawNode>> node =
-      raft::RawNode::Create(config, storage.get());
+      raft::RawNode::Create(config, opened.storage.get());
   if (!node.ok()) return node.status();
-  return std::make_shared<RaftGroup>(group, std::move(storage), partition, *std::move(node));
+  return std::make_shared<RaftGroup>(group, std::move(opened.storage), opened.partition,
+                                     *std::move(node));
+}
+
+absl::StatusOr<std::shared_ptr<RaftGroup>> Node::OpenGroup(GroupId group,
+                                                           const raft::ConfState& conf) {
+  absl::StatusOr<OpenedStorage> opened = OpenStorage(group, conf);
+  if (!opened.ok()) return opened.status();
+  return MakeGroup(group, *std::move(opened));
+}
+
+absl::Status Node::ReplayJournal(std::map<GroupId, OpenedStorage>& opened) {
+  const std::string dir = options_.data_dir + "/journal";
+  JournalReadReport report;
+  absl::StatusOr<std::vector<JournalRecord>> records =
+      NodeJournal::ReadAll(options_.log_options.env, dir, &report);
+  if (!records.ok()) return records.status();
+  // Records of a group before its last removal belong to an old incarnation.
+  std::map<GroupId, size_t> removed_at;
+  for (size_t i = 0; i < records->size(); ++i) {
+    if ((*records)[i].kind == JournalRecord::Kind::kGroupRemoved)
+      removed_at[(*records)[i].group] = i;
+  }
+  std::set<GroupId> touched;
+  for (size_t i = 0; i < records->size(); ++i) {
+    const JournalRecord& r = (*records)[i];
+    if (r.kind != JournalRecord::Kind::kEntries) continue;
+    auto rm = removed_at.find(r.group);
+    if (rm != removed_at.end() && rm->second > i) continue;
+    auto it = opened.find(r.group);
+    if (it == opened.end() || it->second.partition == nullptr) {
+      LOG(WARNING) << "journal: entries for group " << r.group
+                   << " which has no directory here; skipped";
+      continue;
+    }
+    if (absl::Status s = it->second.partition->ReplayEntries(r.entries); !s.ok()) return s;
+    touched.insert(r.group);
+  }
+  for (GroupId g : touched) {
+    if (absl::Status s = opened[g].partition->SyncLog(); !s.ok()) return s;
+  }
+  if (report.records > 0 || !report.torn_tail.empty()) {
+    LOG(INFO) << "journal: replayed " << report.records << " record(s) from " << report.files
+              << " file(s) into " << touched.size() << " group(s)"
+              << (report.torn_tail.empty() ? "" : "; " + report.torn_tail);
+  }
+  absl::StatusOr<std::unique_ptr<NodeJournal>> j =
+      NodeJournal::Restart(options_.log_options.env, dir);
+  if (!j.ok()) return j.status();
+  journal_ = *std::move(j);
+  last_rotation_ = Clock::now();
+  return absl::OkStatus();
 }
 
 absl::Status Node::OpenExistingGroups() {
+  std::map<GroupId, OpenedStorage> opened;
   if (options_.open_metadata_storage) {
-    absl::StatusOr<std::shared_ptr<RaftGroup>> g =
-        OpenGroup(kMetadataGroup, options_.metadata_voters);
-    if (!g.ok()) return g.status();
-    groups_[kMetadataGroup] = *std::move(g);
+    absl::StatusOr<OpenedStorage> s = OpenStorage(kMetadataGroup, options_.metadata_voters);
+    if (!s.ok()) return s.status();
+    opened[kMetadataGroup] = *std::move(s);
   }
   const std::filesystem::path root = std::filesystem::path(options_.data_dir) / "groups";
   std::error_code ec;
-  if (!std::filesystem::exists(root, ec)) return absl::OkStatus();
-  for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!entry.is_directory() || name.size() != 20 ||
-        !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "unexpected entry %s in %s (only group directories belong there)", name, root.string()));
+  if (std::filesystem::exists(root, ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (!entry.is_directory() || name.size() != 20 ||
+          !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return absl::FailedPreconditionError(
+            absl::StrFormat("unexpected entry %s in %s (only group directories belong there)", name,
+                            root.string()));
+      }
+      const GroupId id = std::stoull(name);
+      if (id == kMetadataGroup) {
+        return absl::FailedPreconditionError(absl::StrFormat("%s: group 0 is reserved", name));
+      }
+      absl::StatusOr<OpenedStorage> s = OpenStorage(id, raft::ConfState{});
+      if (!s.ok()) return s.status();
+      opened[id] = *std::move(s);
     }
-    const GroupId id = std::stoull(name);
-    if (id == kMetadataGroup) {
-      return absl::FailedPreconditionError(absl::StrFormat("%s: group 0 is reserved", name));
+    if (ec) {
+      return absl::InternalError(absl::StrFormat("listing %s: %s", root.string(), ec.message()));
     }
-    absl::StatusOr<std::shared_ptr<RaftGroup>> g = OpenGroup(id, raft::ConfState{});
+  }
+  // Before any RawNode reads its storage: the logs must hold what the
+  // journal made durable.
+  if (absl::Status s = ReplayJournal(opened); !s.ok()) return s;
+  for (auto& [id, o] : opened) {
+    absl::StatusOr<std::shared_ptr<RaftGroup>> g = MakeGroup(id, std::move(o));
     if (!g.ok()) return g.status();
     groups_[id] = *std::move(g);
   }
-  if (ec)
-    return absl::InternalError(absl::StrFormat("listing %s: %s", root.string(), ec.message()));
   return absl::OkStatus();
 }
 
@@ -137,6 +202,9 @@ absl::Status Node::Start() {
   }
   LOG(INFO) << "node " << options_.id << ": opened " << groups_.size() << " group(s) from "
             << options_.data_dir;
+  if (options_.sync && options_.sync_mode == SyncMode::kJournal) {
+    checkpoint_thread_ = std::thread([this] { CheckpointLoop(); });
+  }
   started_ = true;
   loop_ = std::thread([this] { Loop(); });
   return absl::OkStatus();
@@ -149,6 +217,12 @@ void Node::Stop() {
   }
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
+  {
+    std::lock_guard<std::mutex> l(checkpoint_mu_);
+    checkpoint_stop_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
   // Fail what is still queued so no caller waits forever.
   Inbox rest;
   {
@@ -263,6 +337,7 @@ void Node::Loop() {
       handled = Round();
       if (handled == 0) break;
     }
+    MaybeCheckpoint();
     more = handled > 0;
   }
 }
@@ -350,6 +425,10 @@ void Node::Persist(std::vector<Work>& work) {
   counters_.synced_readys += todo.size();
   std::vector<std::function<void()>> jobs;
   const bool sync = options_.sync;
+  if (sync && options_.sync_mode == SyncMode::kJournal) {
+    PersistWithJournal(todo);
+    return;
+  }
   if (!sync || options_.sync_mode == SyncMode::kPerGroup) {
     for (Work* w : todo) {
       jobs.push_back([w, sync] {
@@ -369,8 +448,8 @@ void Node::Persist(std::vector<Work>& work) {
   sync_pool_.RunAll(jobs);
   jobs.clear();
   if (!todo.empty() && ::syncfs(data_dir_fd_) != 0) {
-    const absl::Status err = absl::DataLossError(
-        absl::StrFormat("syncfs %s: %s", options_.data_dir, strerror(errno)));
+    const absl::Status err =
+        absl::DataLossError(absl::StrFormat("syncfs %s: %s", options_.data_dir, strerror(errno)));
     for (Work* w : todo) w->persisted = err;
     return;
   }
@@ -383,6 +462,134 @@ void Node::Persist(std::vector<Work>& work) {
     });
   }
   sync_pool_.RunAll(jobs);
+}
+
+void Node::PersistWithJournal(std::vector<Work*>& todo) {
+  // Few groups written, none with entries still only in the journal: fsync
+  // their logs directly (as kPerGroup does) and skip the double write.
+  size_t written = 0;
+  bool journaled = false;
+  for (Work* w : todo) {
+    if (!w->group->is_partition() || w->ready.entries.empty()) continue;
+    ++written;
+    journaled = journaled || dirty_.count(w->group->id()) || checkpointing_.count(w->group->id());
+  }
+  bool direct = !journaled && written <= static_cast<size_t>(options_.journal_max_direct_groups);
+  if (direct) {
+    std::lock_guard<std::mutex> l(checkpoint_mu_);
+    direct = !checkpoint_failed_;
+  }
+
+  // 1. Every log written (unsynced unless direct), in parallel; the metadata
+  //    group syncs its own RocksDB WAL.
+  std::vector<std::function<void()>> jobs;
+  for (Work* w : todo) {
+    jobs.push_back([w, direct] {
+      GroupStorage& s = w->group->storage();
+      w->persisted = s.WriteReady(w->ready);
+      if ((w->group->is_partition() && !direct) || !w->persisted.ok()) return;
+      w->persisted = s.SyncReady();
+      if (w->persisted.ok()) w->persisted = s.FinishReady(w->ready);
+    });
+  }
+  sync_pool_.RunAll(jobs);
+  if (direct) return;
+  jobs.clear();
+  // 2. The same entries into the journal: one write, one fdatasync.
+  std::vector<Work*> partitions;
+  for (Work* w : todo) {
+    if (!w->group->is_partition() || !w->persisted.ok()) continue;
+    partitions.push_back(w);
+    if (!w->ready.entries.empty()) {
+      journal_->AddEntries(w->group->id(), w->ready.entries);
+      dirty_.insert(w->group->id());
+    }
+  }
+  if (journal_->HasPending()) {
+    if (absl::Status s = journal_->Sync(); !s.ok()) {
+      for (Work* w : partitions) w->persisted = s;
+      return;
+    }
+    ++counters_.journal_syncs;
+  }
+  // 3. Hard states (term/vote changes write raft-state with its own fsyncs).
+  for (Work* w : partitions) {
+    if (!w->ready.hard_state) continue;
+    jobs.push_back([w] { w->persisted = w->group->storage().FinishReady(w->ready); });
+  }
+  sync_pool_.RunAll(jobs);
+}
+
+void Node::MaybeCheckpoint() {
+  if (!journal_ || !options_.sync || options_.sync_mode != SyncMode::kJournal) return;
+  if (dirty_.empty()) {
+    if (!checkpointing_.empty()) {
+      std::lock_guard<std::mutex> l(checkpoint_mu_);
+      if (!checkpoint_busy_) checkpointing_.clear();  // done: direct writes allowed again
+    }
+    return;
+  }
+  const Clock::time_point now = Clock::now();
+  if (journal_->current_file_bytes() < options_.journal_rotate_bytes &&
+      now - last_rotation_ < std::chrono::milliseconds(options_.journal_rotate_ms)) {
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> l(checkpoint_mu_);
+    if (checkpoint_busy_) return;  // the previous one is still syncing
+  }
+  checkpointing_.clear();  // the previous checkpoint finished
+  absl::StatusOr<uint64_t> old = journal_->Rotate();
+  if (!old.ok()) {
+    LOG(ERROR) << "journal rotation failed: " << old.status();
+    return;
+  }
+  CheckpointJob job;
+  job.up_to_sequence = *old;
+  for (GroupId id : dirty_) {
+    auto it = groups_.find(id);
+    if (it != groups_.end()) job.groups.push_back(it->second);
+  }
+  checkpointing_ = std::move(dirty_);
+  dirty_.clear();
+  last_rotation_ = now;
+  {
+    std::lock_guard<std::mutex> l(checkpoint_mu_);
+    checkpoint_busy_ = true;
+    checkpoint_job_ = std::move(job);
+  }
+  checkpoint_cv_.notify_one();
+}
+
+void Node::CheckpointLoop() {
+  while (true) {
+    CheckpointJob job;
+    {
+      std::unique_lock<std::mutex> l(checkpoint_mu_);
+      checkpoint_cv_.wait(l, [&] { return checkpoint_stop_ || checkpoint_job_.has_value(); });
+      if (!checkpoint_job_) return;  // stopping with nothing to do
+      job = std::move(*checkpoint_job_);
+      checkpoint_job_.reset();
+    }
+    // The logs written while the old journal file(s) were current are made
+    // durable; only then may those files go.
+    absl::Status s;
+    for (const std::shared_ptr<RaftGroup>& g : job.groups) {
+      absl::Status gs = g->partition()->SyncLog();
+      if (!gs.ok()) {
+        LOG(ERROR) << "checkpoint: group " << g->id() << ": " << gs
+                   << "; journal files kept for replay";
+        s = gs;
+      }
+    }
+    if (s.ok()) s = journal_->RemoveFilesUpTo(job.up_to_sequence);
+    if (!s.ok()) LOG(ERROR) << "checkpoint: " << s;
+    std::lock_guard<std::mutex> l(checkpoint_mu_);
+    checkpoint_busy_ = false;
+    if (s.ok()) ++checkpoints_done_;
+    if (!s.ok()) checkpoint_failed_ = true;
+    if (checkpoint_stop_) return;
+  }
 }
 
 void Node::FailGroup(RaftGroup& g, absl::Status why) {
@@ -436,6 +643,15 @@ absl::Status Node::RemoveGroup(GroupId group) {
       groups_.erase(it);
     }
     g->FailPending(absl::UnavailableError(absl::StrFormat("group %d removed", group)));
+    dirty_.erase(group);
+    checkpointing_.erase(group);
+    // Durable before the directory goes, so replay never feeds this
+    // incarnation's entries to a later group with the same id.
+    journal_->AddGroupRemoved(group);
+    if (absl::Status js = journal_->Sync(); !js.ok()) {
+      result = js;
+      return;
+    }
     g.reset();  // Readers elsewhere may hold it a little longer; files go anyway.
     std::error_code ec;
     std::filesystem::remove_all(GroupDir(group), ec);
@@ -533,6 +749,8 @@ absl::StatusOr<std::vector<GroupStatusInfo>> Node::Status(const std::vector<Grou
 NodeCounters Node::Counters() {
   NodeCounters c;
   (void)RunOnLoop([&] { c = counters_; });
+  std::lock_guard<std::mutex> l(checkpoint_mu_);
+  c.checkpoints = checkpoints_done_;
   return c;
 }
 

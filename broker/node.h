@@ -36,12 +36,14 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "broker/node_journal.h"
 #include "broker/raft_group.h"
 #include "broker/sync_pool.h"
 #include "broker/transport.h"
@@ -51,11 +53,21 @@
 namespace raftlog::broker {
 
 // How a round's writes are made durable (docs/ARCHITECTURE.md, durability):
+//  kJournal:  partition entries also go to the node journal
+//             (broker/node_journal.h); ONE fdatasync of it per round; the
+//             segment logs are fsynced in the background (checkpoint) and the
+//             journal replayed into them at start. The default. A round that
+//             wrote few groups (<= journal_max_direct_groups), none of which
+//             has entries in a journal file not yet checkpointed, fsyncs
+//             those logs directly instead (no double write); the condition
+//             keeps replay from ever putting back entries a direct write
+//             replaced.
 //  kPerGroup: every written log is fdatasync'ed, on the SyncPool in parallel;
 //  kSyncfs:   one syncfs() of the data directory's filesystem per round, then
 //             each log's (now clean, so cheap) fdatasync to keep its own
 //             flushed state and surface any error.
-enum class SyncMode { kPerGroup, kSyncfs };
+// The metadata group (RocksDB) always syncs its own WAL.
+enum class SyncMode { kJournal, kPerGroup, kSyncfs };
 
 struct NodeOptions {
   raft::NodeId id;
@@ -67,7 +79,12 @@ struct NodeOptions {
   // false: never fsync (tests and benchmarks of the CPU path only).
   bool sync = true;
   int sync_threads = 8;
-  SyncMode sync_mode = SyncMode::kPerGroup;
+  SyncMode sync_mode = SyncMode::kJournal;
+  // kJournal: the journal file is rotated and the logs written meanwhile
+  // fsynced in the background once it holds this many bytes or is this old.
+  uint64_t journal_rotate_bytes = 64ull << 20;
+  int journal_rotate_ms = 10000;
+  int journal_max_direct_groups = 4;
   storage::PartitionLogOptions log_options;
   // How messages leave this node (the Transport, or an in-process router in
   // tests). Called on the loop thread; must not block.
@@ -103,6 +120,8 @@ struct NodeCounters {
   uint64_t readys = 0;
   uint64_t synced_readys = 0;
   uint64_t ticks = 0;
+  uint64_t journal_syncs = 0;
+  uint64_t checkpoints = 0;
 };
 
 class Node : public TransportSink {
@@ -165,8 +184,23 @@ class Node : public TransportSink {
   void Loop();
   // Runs `task` on the loop thread and waits for it.
   absl::Status RunOnLoop(std::function<void()> task);
+  struct OpenedStorage {
+    std::unique_ptr<GroupStorage> storage;
+    PartitionRaftStorage* partition = nullptr;  // same object; null for metadata
+  };
+  absl::StatusOr<OpenedStorage> OpenStorage(GroupId group, const raft::ConfState& conf);
+  absl::StatusOr<std::shared_ptr<RaftGroup>> MakeGroup(GroupId group, OpenedStorage opened);
   absl::StatusOr<std::shared_ptr<RaftGroup>> OpenGroup(GroupId group, const raft::ConfState& conf);
   absl::Status OpenExistingGroups();
+  // Replays the journal into the opened partition logs, syncs them, and
+  // starts a fresh journal.
+  absl::Status ReplayJournal(std::map<GroupId, OpenedStorage>& opened);
+  // kJournal: persist a round with one journal fsync.
+  void PersistWithJournal(std::vector<Work*>& todo);
+  // kJournal: rotates the journal when due and hands the written logs to
+  // the checkpoint thread.
+  void MaybeCheckpoint();
+  void CheckpointLoop();
   void StepMessages(std::vector<std::pair<raft::NodeId, std::vector<GroupMessage>>>& batches);
   void TickAll();
   // One round; returns the number of Readys handled.
@@ -196,6 +230,26 @@ class Node : public TransportSink {
   std::thread loop_;
   bool started_ = false;
   int data_dir_fd_ = -1;  // for syncfs
+
+  // Journal (loop thread, except as noted).
+  std::unique_ptr<NodeJournal> journal_;
+  std::set<GroupId> dirty_;          // partition groups journaled since the last rotation
+  std::set<GroupId> checkpointing_;  // journaled groups of the checkpoint in flight
+  std::chrono::steady_clock::time_point last_rotation_;
+  struct CheckpointJob {
+    std::vector<std::shared_ptr<RaftGroup>> groups;
+    uint64_t up_to_sequence = 0;
+  };
+  std::mutex checkpoint_mu_;  // guards the three below (shared with the checkpoint thread)
+  std::condition_variable checkpoint_cv_;
+  std::optional<CheckpointJob> checkpoint_job_;
+  bool checkpoint_busy_ = false;
+  bool checkpoint_stop_ = false;
+  // A checkpoint failed: journal files may outlive their checkpoint, so
+  // direct (unjournaled) writes are off for good; replay stays chronological.
+  bool checkpoint_failed_ = false;
+  uint64_t checkpoints_done_ = 0;
+  std::thread checkpoint_thread_;
 };
 
 }  // namespace raftlog::broker

@@ -53,8 +53,9 @@ constexpr KeySpec kKeys[] = {
     {"heartbeat-ticks", "2", "ticks between leader heartbeats (>= 1)"},
     {"fsync", "always", "always | never (never: tests and benchmarks only, loses data on crash)"},
     {"sync-threads", "8", "parallel fsync workers (1..256)"},
-    {"sync-mode", "per-group",
-     "per-group (fdatasync each written log, in parallel) | syncfs (one syncfs per round)"},
+    {"sync-mode", "journal",
+     "journal (one node-wide journal fsync per round) | per-group (fdatasync every written "
+     "log, in parallel) | syncfs (one syncfs per round)"},
     {"metrics-addr", "(off)", "host:port for the Prometheus /metrics endpoint"},
     {"log-level", "info", "debug | info | warning | error"},
     {"config", "(none)", "config file of `key = value` lines (flag or environment only)"},
@@ -497,13 +498,16 @@ absl::StatusOr<NodeConfig> BuildConfig(const RawValues& values) {
   }
   if (raw = Find(values, "sync-mode"); raw != nullptr) {
     const std::string v = absl::AsciiStrToLower(raw->value);
-    if (v == "per-group") {
+    if (v == "journal") {
+      c.sync_mode = NodeConfig::SyncMode::kJournal;
+    } else if (v == "per-group") {
       c.sync_mode = NodeConfig::SyncMode::kPerGroup;
     } else if (v == "syncfs") {
       c.sync_mode = NodeConfig::SyncMode::kSyncfs;
     } else {
-      return KeyError("sync-mode", *raw,
-                      absl::StrFormat("\"%s\" is not one of: per-group, syncfs", raw->value));
+      return KeyError(
+          "sync-mode", *raw,
+          absl::StrFormat("\"%s\" is not one of: journal, per-group, syncfs", raw->value));
     }
   }
   if (raw = Find(values, "metrics-addr"); raw != nullptr && !raw->value.empty()) {

@@ -31,7 +31,7 @@ namespace raftlog::broker {
 struct NodeConfig {
   enum class FsyncPolicy { kAlways, kNever };
   // How a round's writes become durable (docs/ARCHITECTURE.md, durability).
-  enum class SyncMode { kPerGroup, kSyncfs };
+  enum class SyncMode { kJournal, kPerGroup, kSyncfs };
 
   raft::NodeId id;
   std::string listen_address;                 // host:port (--addr)
@@ -44,7 +44,7 @@ struct NodeConfig {
   int heartbeat_ticks = 2;
   FsyncPolicy fsync = FsyncPolicy::kAlways;  // kNever: tests and benchmarks only.
   int sync_threads = 8;                      // parallel fsync workers
-  SyncMode sync_mode = SyncMode::kPerGroup;
+  SyncMode sync_mode = SyncMode::kJournal;
   std::string metrics_address;               // empty = no metrics endpoint
   std::string log_level = "info";
 };

@@ -309,9 +309,11 @@ TEST(NodeConfigTest, SyncThreadsFsyncAndLogLevelValidation) {
               AllOf(HasSubstr("fsync: \"sometimes\" is not one of: always, never"),
                     HasSubstr("from flag --fsync")));
   EXPECT_THAT(ErrorOf(With({"--log-level=loud"})), HasSubstr("log-level: \"loud\""));
-  EXPECT_THAT(ErrorOf(With({"--sync-mode=journal"})),
-              HasSubstr("sync-mode: \"journal\" is not one of: per-group, syncfs"));
-  EXPECT_EQ(LoadNodeConfig(With({}), {})->sync_mode, NodeConfig::SyncMode::kPerGroup);
+  EXPECT_THAT(ErrorOf(With({"--sync-mode=wal"})),
+              HasSubstr("sync-mode: \"wal\" is not one of: journal, per-group, syncfs"));
+  EXPECT_EQ(LoadNodeConfig(With({}), {})->sync_mode, NodeConfig::SyncMode::kJournal);
+  EXPECT_EQ(LoadNodeConfig(With({"--sync-mode=per-group"}), {})->sync_mode,
+            NodeConfig::SyncMode::kPerGroup);
   EXPECT_THAT(ErrorOf(With({"--cluster-id=a b"})), HasSubstr("cluster-id: \"a b\""));
 }
 

@@ -42,6 +42,8 @@ absl::StatusOr<MetricsRegistry::CollectorId> RegisterNodeMetrics(
       {"raftlog_node_readys_total", "Readys handled", C},
       {"raftlog_node_synced_readys_total", "Readys that needed a write/fsync", C},
       {"raftlog_node_ticks_total", "Logical clock ticks", C},
+      {"raftlog_node_journal_syncs_total", "Rounds made durable by one journal fdatasync", C},
+      {"raftlog_node_checkpoints_total", "Journal checkpoints completed", C},
       {"raftlog_transport_peer_connected", "1 if the stream to the peer is up", G},
       {"raftlog_transport_batches_sent_total", "Message batches sent to the peer", C},
       {"raftlog_transport_messages_dropped_total", "Messages to the peer dropped", C},
@@ -78,6 +80,8 @@ absl::StatusOr<MetricsRegistry::CollectorId> RegisterNodeMetrics(
     sink.Add("raftlog_node_readys_total", {}, static_cast<double>(c.readys));
     sink.Add("raftlog_node_synced_readys_total", {}, static_cast<double>(c.synced_readys));
     sink.Add("raftlog_node_ticks_total", {}, static_cast<double>(c.ticks));
+    sink.Add("raftlog_node_journal_syncs_total", {}, static_cast<double>(c.journal_syncs));
+    sink.Add("raftlog_node_checkpoints_total", {}, static_cast<double>(c.checkpoints));
     if (peer_stats) {
       for (const PeerStats& p : peer_stats()) {
         const MetricLabels l{{"peer", std::to_string(p.id.value())}};

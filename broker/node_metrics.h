@@ -9,7 +9,8 @@
 //   raftlog_node_groups, raftlog_node_groups_led, raftlog_node_groups_failed
 //   raftlog_node_rounds_total, raftlog_node_readys_total,
 //   raftlog_node_synced_readys_total (the group-commit ratio is
-//   synced_readys / rounds), raftlog_node_ticks_total
+//   synced_readys / rounds), raftlog_node_ticks_total,
+//   raftlog_node_journal_syncs_total, raftlog_node_checkpoints_total
 //   raftlog_transport_peer_connected{peer}, raftlog_transport_batches_sent_total{peer},
 //   raftlog_transport_messages_dropped_total{peer}
 // Scrapes cost one loop-thread status pass; Prometheus scrapes every few

@@ -320,6 +320,24 @@ absl::Status PartitionRaftStorage::AppendUnsynced(const std::vector<raft::Entry>
   return absl::OkStatus();
 }
 
+absl::Status PartitionRaftStorage::ReplayEntries(const std::vector<raft::Entry>& entries) {
+  size_t i = 0;
+  while (i < entries.size() && entries[i].index < FirstIndex()) ++i;
+  for (; i < entries.size() && entries[i].index <= LastIndex(); ++i) {
+    absl::StatusOr<raft::Term> t = TermAt(entries[i].index);
+    if (!t.ok()) return t.status();
+    if (*t != entries[i].term) break;  // conflict: replace from here
+  }
+  if (i == entries.size()) return absl::OkStatus();
+  if (entries[i].index > LastIndex() + 1) {
+    return absl::DataLossError(absl::StrFormat(
+        "%s: journal replay would leave a gap: log ends at %d, journal continues at %d", dir_,
+        LastIndex().value(), entries[i].index.value()));
+  }
+  return AppendUnsynced(
+      std::vector<raft::Entry>(entries.begin() + static_cast<long>(i), entries.end()));
+}
+
 void PartitionRaftStorage::RememberAppended(const std::vector<raft::Entry>& entries, size_t skip,
                                             storage::Offset first_offset) {
   constexpr size_t kMaxRecent = 1 << 14;

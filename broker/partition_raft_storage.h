@@ -106,6 +106,16 @@ class PartitionRaftStorage : public GroupStorage {
   // Durable at once if term or vote changed; commit alone is kept lazily.
   absl::Status SetHardState(const raft::HardState& hs);
 
+  // Journal replay (broker/node_journal.h): makes the log hold `entries`
+  // (contiguous), idempotently: entries below the log start are skipped,
+  // entries already present with the same term are kept, the first one that
+  // differs or is missing replaces the suffix from there. Not synced.
+  // DataLoss if the entries would leave a gap after the log's last index.
+  absl::Status ReplayEntries(const std::vector<raft::Entry>& entries);
+  // fsyncs the partition log; safe on another thread than the writer
+  // (PartitionLog's contract), used by the journal checkpoint.
+  absl::Status SyncLog() { return log_->Sync(); }
+
   // Offset of the first record after entry `index`, for index in
   // [FirstIndex()-1, LastIndex()]: the high watermark when `index` is the
   // commit index, and the base offset of entry index+1. Recently appended
@@ -145,7 +155,7 @@ class PartitionRaftStorage : public GroupStorage {
   std::string dir_;
   storage::Env* env_;
   std::unique_ptr<storage::PartitionLog> log_;
-  RaftState state_;  // As last written to raft-state.
+  RaftState state_;             // As last written to raft-state.
   raft::HardState hard_state_;  // Latest; commit may be ahead of state_'s.
   bool unsynced_ = false;       // WriteReady appended since the last sync.
   std::deque<RecentEntry> recent_;

@@ -21,10 +21,10 @@
 
 #include "absl/strings/str_format.h"
 #include "broker/data_dir.h"
-#include "broker/node.h"
-#include "broker/node_admin_service.h"
 #include "broker/metrics.h"
 #include "broker/metrics_http.h"
+#include "broker/node.h"
+#include "broker/node_admin_service.h"
 #include "broker/node_config.h"
 #include "broker/node_metrics.h"
 #include "broker/rocksdb_raft_storage.h"
@@ -101,8 +101,17 @@ int Run(int argc, char** argv) {
   options.heartbeat_ticks = config->heartbeat_ticks;
   options.sync = config->fsync == NodeConfig::FsyncPolicy::kAlways;
   options.sync_threads = config->sync_threads;
-  options.sync_mode = config->sync_mode == NodeConfig::SyncMode::kSyncfs ? SyncMode::kSyncfs
-                                                                        : SyncMode::kPerGroup;
+  switch (config->sync_mode) {
+    case NodeConfig::SyncMode::kJournal:
+      options.sync_mode = SyncMode::kJournal;
+      break;
+    case NodeConfig::SyncMode::kPerGroup:
+      options.sync_mode = SyncMode::kPerGroup;
+      break;
+    case NodeConfig::SyncMode::kSyncfs:
+      options.sync_mode = SyncMode::kSyncfs;
+      break;
+  }
   options.send = [&transport](raft::NodeId to, std::vector<GroupMessage> msgs) {
     transport->Send(to, std::move(msgs));
   };
