@@ -7,6 +7,8 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config git
+  # the run script checks node health over the metrics endpoint
+  curl
   # RPC and serialization (client API, inter-node transport)
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # metadata state machine storage
