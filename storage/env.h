@@ -2,9 +2,9 @@
 // leveldb's Env: the log never calls the OS directly, so tests can inject
 // faults (fault_env.h) and a future in-memory Env can stand in for disks.
 //
-// Contract: every call returns a Status; an I/O error never aborts. Write and
-// Read are positional (pwrite/pread) so several readers may share a File with
-// one writer. Sync is fdatasync: after it returns OK every byte written to the
+// Contract: every call returns a Status; an I/O error never aborts. Write,
+// Writev and Read are positional (pwrite/pwritev/pread) so several readers may
+// share a File with one writer. Sync is fdatasync: after it returns OK every byte written to the
 // file before the call, and its size, are durable. A failed Sync leaves the
 // file in an unknown state (the caller must not retry it and expect the data
 // to be safe; see PartitionLog's failed state).
@@ -29,6 +29,10 @@ class File {
   // Writes all of `data` at byte position `pos`. A short write is an error
   // (ResourceExhausted for a full disk); some prefix may have been written.
   virtual absl::Status Write(uint64_t pos, std::span<const uint8_t> data) = 0;
+  // Writes the concatenation of `pieces` at `pos` (gather write: no copy into
+  // one buffer). Same contract as Write: all bytes or an error, after which
+  // some prefix of the concatenation may have been written.
+  virtual absl::Status Writev(uint64_t pos, std::span<const std::span<const uint8_t>> pieces) = 0;
   // Reads up to out.size() bytes at `pos`; returns how many were read (fewer
   // only at end of file).
   virtual absl::StatusOr<size_t> Read(uint64_t pos, std::span<uint8_t> out) const = 0;

@@ -23,6 +23,24 @@ class FaultFile final : public File {
     }
     return base_->Write(pos, data);
   }
+  // One Writev is one write for the fault schedule; a failing one writes the
+  // first `prefix` bytes of the concatenation of the pieces.
+  absl::Status Writev(uint64_t pos, std::span<const std::span<const uint8_t>> pieces) override {
+    size_t prefix = 0;
+    absl::Status fault = env_->OnWrite(&prefix);
+    if (fault.ok()) return base_->Writev(pos, pieces);
+    std::vector<std::span<const uint8_t>> head;
+    for (size_t i = 0; i < pieces.size() && prefix > 0; ++i) {
+      const size_t take = std::min(prefix, pieces[i].size());
+      head.push_back(pieces[i].subspan(0, take));
+      prefix -= take;
+    }
+    if (!head.empty()) {
+      absl::Status s = base_->Writev(pos, head);
+      if (!s.ok()) return s;
+    }
+    return fault;
+  }
   absl::StatusOr<size_t> Read(uint64_t pos, std::span<uint8_t> out) const override {
     return base_->Read(pos, out);
   }

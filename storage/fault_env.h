@@ -1,5 +1,5 @@
 // FaultInjectingEnv: an Env wrapper for tests that makes chosen calls fail the
-// way disks do: the Nth write fails (optionally after writing a prefix: a short
+// way disks do: the Nth write (Write or Writev) fails (optionally after writing a prefix: a short
 // write), every write fails (disk full, ENOSPC -> ResourceExhausted), the Nth
 // fdatasync fails, truncate fails. It also counts calls and can turn fsyncs
 // into no-ops so that tests run fast. Thread-safe.

@@ -59,11 +59,9 @@ uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
   return crc_a ^ crc_b;
 }
 
-void EncodeFrame(const FrameHeader& h, std::span<const uint8_t> payload, std::vector<uint8_t>* out,
-                 bool derive_crc) {
-  const size_t start = out->size();
-  out->resize(start + kFrameHeaderSize);
-  uint8_t* p = out->data() + start;
+size_t EncodeFrameHead(const FrameHeader& h, std::span<const uint8_t> payload, FrameHead* head,
+                       bool derive_crc) {
+  uint8_t* p = head->data();
   StoreBigEndian<uint32_t>(p + fl::kPayloadLength, static_cast<uint32_t>(payload.size()));
   StoreBigEndian<int64_t>(p + fl::kRaftIndex, h.index.value());
   StoreBigEndian<int64_t>(p + fl::kTerm, h.term.value());
@@ -72,24 +70,38 @@ void EncodeFrame(const FrameHeader& h, std::span<const uint8_t> payload, std::ve
   StoreBigEndian<uint32_t>(p + fl::kOffsetCount, h.offset_count);
   p[fl::kType] = static_cast<uint8_t>(h.type);
   p[fl::kReserved] = p[fl::kReserved + 1] = p[fl::kReserved + 2] = 0;
-  out->insert(out->end(), payload.begin(), payload.end());
+  size_t n = kFrameHeaderSize;
   if (h.type == EntryType::kData && payload.size() >= 8) {
-    StoreBigEndian<int64_t>(out->data() + start + kFrameHeaderSize, h.base_offset.value());
+    StoreBigEndian<int64_t>(p + kFrameHeaderSize, h.base_offset.value());
+    n = kMaxFrameHeadSize;
   }
-  uint8_t* frame = out->data() + start;
+  // The frame's bytes after the head: the payload minus what the head holds.
+  const std::span<const uint8_t> rest = payload.subspan(n - kFrameHeaderSize);
+  uint32_t crc;
   if (derive_crc && h.type == EntryType::kData && payload.size() >= batch_layout::kRecords) {
     // [4, 48) of the header and the batch bytes before its attributes field
     // are hashed; the rest is what the batch CRC covers.
-    const uint32_t head = Crc32c(frame + fl::kPayloadLength,
-                                 kFrameHeaderSize - fl::kPayloadLength + batch_layout::kAttributes);
-    const uint32_t batch_crc =
-        LoadBigEndian<uint32_t>(frame + kFrameHeaderSize + batch_layout::kCrc);
-    StoreBigEndian<uint32_t>(
-        frame + fl::kCrc,
-        Crc32cCombine(head, batch_crc, payload.size() - batch_layout::kAttributes));
-    return;
+    static_assert(batch_layout::kAttributes >= 8);
+    const uint32_t head_crc =
+        Crc32cExtend(Crc32c(p + fl::kPayloadLength, n - fl::kPayloadLength), rest.data(),
+                     batch_layout::kAttributes - (n - kFrameHeaderSize));
+    const uint32_t batch_crc = LoadBigEndian<uint32_t>(payload.data() + batch_layout::kCrc);
+    crc = Crc32cCombine(head_crc, batch_crc, payload.size() - batch_layout::kAttributes);
+  } else {
+    crc = Crc32cExtend(Crc32c(p + fl::kPayloadLength, n - fl::kPayloadLength), rest.data(),
+                       rest.size());
   }
-  RewriteFrameCrc(std::span<uint8_t>(frame, kFrameHeaderSize + payload.size()));
+  StoreBigEndian<uint32_t>(p + fl::kCrc, crc);
+  return n;
+}
+
+void EncodeFrame(const FrameHeader& h, std::span<const uint8_t> payload, std::vector<uint8_t>* out,
+                 bool derive_crc) {
+  FrameHead head;
+  const size_t n = EncodeFrameHead(h, payload, &head, derive_crc);
+  out->insert(out->end(), head.begin(), head.begin() + static_cast<std::ptrdiff_t>(n));
+  out->insert(out->end(), payload.begin() + static_cast<std::ptrdiff_t>(n - kFrameHeaderSize),
+              payload.end());
 }
 
 void RewriteFrameCrc(std::span<uint8_t> frame) {

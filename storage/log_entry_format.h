@@ -7,6 +7,7 @@
 // DecodeFrameHeader(EncodeFrame(h, p)) == h; FrameCrcMatches holds for it.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -59,6 +60,20 @@ struct FrameHeader {
 // check on read (DataLoss) and at recovery.
 void EncodeFrame(const FrameHeader& h, std::span<const uint8_t> payload, std::vector<uint8_t>* out,
                  bool derive_crc = false);
+
+// The longest frame head (see EncodeFrameHead): the header plus the 8 payload
+// bytes a data frame rewrites (the RecordBatch baseOffset).
+inline constexpr size_t kMaxFrameHeadSize = kFrameHeaderSize + 8;
+using FrameHead = std::array<uint8_t, kMaxFrameHeadSize>;
+
+// Gather form of EncodeFrame, for writing a frame without copying its
+// payload: fills `head` with the frame's first bytes (the header with its
+// CRC and, for a data frame of >= 8 bytes, the payload's first 8 bytes set to
+// h.base_offset) and returns how many (kFrameHeaderSize or kMaxFrameHeadSize).
+// The frame is head[0, n) followed by payload[n - kFrameHeaderSize, end):
+// byte for byte what EncodeFrame appends. `derive_crc` as for EncodeFrame.
+size_t EncodeFrameHead(const FrameHeader& h, std::span<const uint8_t> payload, FrameHead* head,
+                       bool derive_crc = false);
 
 // CRC-32C of a || b from Crc32c(a), Crc32c(b) and b's length (as zlib's
 // crc32_combine), in O(log len_b) with precomputed operators.

@@ -49,6 +49,52 @@ TEST(LogEntryFormatTest, DerivedCrcEqualsComputedCrcForAValidBatch) {
   }
 }
 
+// The gather form (head + the payload's rest, written without copying) is
+// byte for byte the contiguous frame, for data and kRaft frames, short
+// payloads, and with the CRC computed or derived from the batch CRC.
+TEST(LogEntryFormatTest, FrameHeadPlusPayloadRestEqualsEncodeFrame) {
+  struct Case {
+    EntryType type;
+    std::vector<uint8_t> payload;
+  };
+  std::vector<Case> cases;
+  for (int records : {1, 7, 200}) {
+    cases.push_back({EntryType::kData, testing::MakeBatch(records, 123456, records, 300)});
+  }
+  cases.push_back({EntryType::kRaft, {}});
+  cases.push_back({EntryType::kRaft, {1, 2, 3}});
+  cases.push_back({EntryType::kRaft, std::vector<uint8_t>(5000, 0xEE)});
+  for (const Case& c : cases) {
+    FrameHeader h = DataHeader(c.payload.size());
+    if (c.type == EntryType::kRaft) {
+      h.type = EntryType::kRaft;
+      h.offset_count = 0;
+      h.max_timestamp = -1;
+    }
+    for (bool derive : {false, true}) {
+      std::vector<uint8_t> whole;
+      EncodeFrame(h, c.payload, &whole, derive);
+      FrameHead head;
+      const size_t n = EncodeFrameHead(h, c.payload, &head, derive);
+      ASSERT_GE(n, kFrameHeaderSize);
+      ASSERT_LE(n, kFrameHeaderSize + c.payload.size());
+      std::vector<uint8_t> gathered(head.begin(), head.begin() + static_cast<std::ptrdiff_t>(n));
+      gathered.insert(gathered.end(),
+                      c.payload.begin() + static_cast<std::ptrdiff_t>(n - kFrameHeaderSize),
+                      c.payload.end());
+      EXPECT_EQ(gathered, whole) << "payload " << c.payload.size() << " derive " << derive;
+      EXPECT_TRUE(FrameCrcMatches(gathered));
+      // A data frame's head carries the patched base offset.
+      if (c.type == EntryType::kData) {
+        EXPECT_EQ(n, kMaxFrameHeadSize);
+        EXPECT_EQ(LoadBigEndian<int64_t>(head.data() + kFrameHeaderSize), 1000);
+      } else {
+        EXPECT_EQ(n, kFrameHeaderSize);
+      }
+    }
+  }
+}
+
 TEST(LogEntryFormatTest, RoundTripAndBaseOffsetPatched) {
   std::vector<uint8_t> batch = testing::MakeBatch(3, 123456);
   std::vector<uint8_t> frame;

@@ -3,6 +3,7 @@
 #include "storage/partition_log.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 #include "absl/base/thread_annotations.h"
@@ -36,11 +37,34 @@ struct LogState {
   uint64_t generation ABSL_GUARDED_BY(mu) = 0;
   int64_t last_sync_ms ABSL_GUARDED_BY(mu) = 0;
   absl::Status failed ABSL_GUARDED_BY(mu);
-  // Frames being encoded by Append, kept between calls so that steady-state
-  // appends neither allocate nor fault in fresh pages.
-  std::vector<uint8_t> encode_buf ABSL_GUARDED_BY(mu);
+  // Append's scratch, kept between calls so that steady-state appends do not
+  // allocate: the entries' frame headers, their encoded heads, and the pieces
+  // (head, payload rest) written with one gather write per segment touched.
+  // Payloads are never copied.
+  std::vector<FrameHeader> append_headers ABSL_GUARDED_BY(mu);
+  std::vector<FrameHead> append_heads ABSL_GUARDED_BY(mu);
+  std::vector<std::span<const uint8_t>> append_pieces ABSL_GUARDED_BY(mu);
   // Serializes Sync calls (held without mu during fdatasync).
   absl::Mutex sync_mu ABSL_ACQUIRED_BEFORE(mu);
+  // last_index as of the end of the latest critical section that held mu
+  // exclusively (PublishLastIndexOnExit), so that last_index(), which Raft
+  // hosts call around every append, needs no lock.
+  std::atomic<int64_t> published_last_index{0};
+};
+
+// Declared right after every exclusive lock of st->mu: when the scope ends
+// (before the unlock) publishes last_index for the lock-free last_index().
+class PublishLastIndexOnExit {
+ public:
+  explicit PublishLastIndexOnExit(LogState* st) : st_(st) {}
+  PublishLastIndexOnExit(const PublishLastIndexOnExit&) = delete;
+  PublishLastIndexOnExit& operator=(const PublishLastIndexOnExit&) = delete;
+  ~PublishLastIndexOnExit() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    st_->published_last_index.store(st_->last_index.value(), std::memory_order_release);
+  }
+
+ private:
+  LogState* const st_;
 };
 
 namespace {
@@ -223,6 +247,7 @@ absl::StatusOr<std::unique_ptr<PartitionLog>> PartitionLog::Open(const std::stri
   std::unique_ptr<PartitionLog> log(new PartitionLog(dir, std::move(options)));
   LogState& st = *log->state_;
   absl::MutexLock l(&st.mu);
+  PublishLastIndexOnExit publish(&st);
   st.segments = std::move(rec->segments);
   st.start = rec->start;
   st.last_index = rec->last_index;
@@ -240,6 +265,7 @@ absl::StatusOr<AppendResult> PartitionLog::Append(std::span<const AppendEntry> e
   bool need_sync = false;
   {
     absl::MutexLock l(&st.mu);
+    PublishLastIndexOnExit publish(&st);
     if (!st.failed.ok()) return st.failed;
     result.first_index = st.last_index + 1;
     result.last_index = st.last_index;
@@ -248,10 +274,17 @@ absl::StatusOr<AppendResult> PartitionLog::Append(std::span<const AppendEntry> e
     // Validate everything before writing anything.
     RaftIndex expect = st.last_index + 1;
     Term term = st.last_term;
-    std::vector<FrameHeader> headers;
+    // Scratch kept between calls, unless a huge call grew it.
+    constexpr size_t kKeepEntries = 1024;
+    if (st.append_headers.capacity() > std::max(entries.size(), kKeepEntries)) {
+      st.append_headers = {};
+      st.append_heads = {};
+      st.append_pieces = {};
+    }
+    std::vector<FrameHeader>& headers = st.append_headers;
+    headers.clear();
     headers.reserve(entries.size());
     Offset next = st.next_offset;
-    size_t total_frame_bytes = 0;
     for (const AppendEntry& e : entries) {
       if (e.index != expect) {
         return absl::InvalidArgumentError(
@@ -292,32 +325,40 @@ absl::StatusOr<AppendResult> PartitionLog::Append(std::span<const AppendEntry> e
       term = e.term;
       ++expect;
       headers.push_back(h);
-      total_frame_bytes += h.frame_size();
     }
 
     // Write, rolling before a data entry when the active segment is full or
     // old. One write per segment touched.
     const RaftIndex orig_last = st.last_index;
     const int64_t now = options_.clock();
-    std::vector<uint8_t>& buf = st.encode_buf;
-    // Keep at most 8 MiB between calls; one allocation at most per call.
-    if (buf.capacity() > std::max<size_t>(total_frame_bytes, 8 << 20)) buf = {};
-    buf.clear();
-    buf.reserve(total_frame_bytes);
-    bool pending_data = false;  // buf holds a data frame
+    // Frames [batch_begin, i) are encoded and not yet written: their heads
+    // are heads[batch_begin, i), their bytes pieces[piece_begin, end),
+    // pending_bytes in all. Both vectors are sized up front: the pieces
+    // point into heads, which must not move.
+    std::vector<FrameHead>& heads = st.append_heads;
+    std::vector<std::span<const uint8_t>>& pieces = st.append_pieces;
+    heads.resize(entries.size());
+    pieces.clear();
+    pieces.reserve(2 * entries.size());
+    uint64_t pending_bytes = 0;
+    bool pending_data = false;  // a data frame is pending
     size_t batch_begin = 0;
+    size_t piece_begin = 0;
     auto flush = [&](size_t end) -> absl::Status {
       st.mu.AssertHeld();  // called only below, under the lock
       if (batch_begin == end) return absl::OkStatus();
       absl::Status s = st.segments.back()->Append(
-          buf, std::span<const FrameHeader>(headers.data() + batch_begin, end - batch_begin));
+          std::span<const std::span<const uint8_t>>(pieces.data() + piece_begin,
+                                                    pieces.size() - piece_begin),
+          std::span<const FrameHeader>(headers.data() + batch_begin, end - batch_begin));
       if (!s.ok()) return s;
       st.last_index = headers[end - 1].index;
       st.last_term = headers[end - 1].term;
       st.next_offset = st.segments.back()->next_offset();
-      buf.clear();
+      pending_bytes = 0;
       pending_data = false;
       batch_begin = end;
+      piece_begin = pieces.size();
       return absl::OkStatus();
     };
     absl::Status s;
@@ -325,7 +366,7 @@ absl::StatusOr<AppendResult> PartitionLog::Append(std::span<const AppendEntry> e
       const FrameHeader& h = headers[i];
       const Segment& active = *st.segments.back();
       if (h.type == EntryType::kData && (active.has_data() || pending_data)) {
-        const uint64_t size_after = active.size() + buf.size() + h.frame_size();
+        const uint64_t size_after = active.size() + pending_bytes + h.frame_size();
         const bool full = size_after > options_.segment_bytes;
         const bool old =
             options_.segment_ms > 0 && now - active.state().roll_base_ms >= options_.segment_ms;
@@ -360,7 +401,13 @@ absl::StatusOr<AppendResult> PartitionLog::Append(std::span<const AppendEntry> e
         }
       }
       if (s.ok()) {
-        EncodeFrame(h, entries[i].payload, &buf, options_.trust_batch_crc);
+        const std::span<const uint8_t> payload = entries[i].payload;
+        const size_t n = EncodeFrameHead(h, payload, &heads[i], options_.trust_batch_crc);
+        pieces.emplace_back(heads[i].data(), n);
+        if (payload.size() > n - kFrameHeaderSize) {
+          pieces.push_back(payload.subspan(n - kFrameHeaderSize));
+        }
+        pending_bytes += h.frame_size();
         pending_data = pending_data || h.type == EntryType::kData;
       }
     }
@@ -405,6 +452,7 @@ absl::Status PartitionLog::Sync() {
   }
   absl::Status s = file->Sync();  // without mu: readers and the appender go on
   absl::MutexLock l(&st.mu);
+  PublishLastIndexOnExit publish(&st);
   if (!s.ok()) return Fail(&st, s);
   st.last_sync_ms = options_.clock();
   if (generation == st.generation && target_index > st.flushed_index) {
@@ -429,6 +477,7 @@ absl::Status PartitionLog::MaybeSync() {
 absl::Status PartitionLog::TruncateSuffix(RaftIndex last_kept) {
   LogState& st = *state_;
   absl::MutexLock l(&st.mu);
+  PublishLastIndexOnExit publish(&st);
   if (!st.failed.ok()) return st.failed;
   if (last_kept >= st.last_index) return absl::OkStatus();
   if (last_kept < st.start.index - 1) {
@@ -446,6 +495,7 @@ absl::Status PartitionLog::TruncateSuffix(RaftIndex last_kept) {
 absl::Status PartitionLog::DropPrefixBeforeIndex(RaftIndex index) {
   LogState& st = *state_;
   absl::MutexLock l(&st.mu);
+  PublishLastIndexOnExit publish(&st);
   if (!st.failed.ok()) return st.failed;
   if (index <= st.start.index) return absl::OkStatus();
   if (index > st.last_index + 1) {
@@ -471,6 +521,7 @@ absl::Status PartitionLog::DropPrefixBeforeIndex(RaftIndex index) {
 absl::Status PartitionLog::DropPrefixBeforeOffset(Offset offset) {
   LogState& st = *state_;
   absl::MutexLock l(&st.mu);
+  PublishLastIndexOnExit publish(&st);
   if (!st.failed.ok()) return st.failed;
   if (offset <= st.start.offset) return absl::OkStatus();
   if (offset > st.next_offset) {
@@ -506,6 +557,7 @@ absl::Status PartitionLog::DropPrefixBeforeOffset(Offset offset) {
 absl::Status PartitionLog::ResetTo(RaftIndex next_index, Term prev_term, Offset next_offset) {
   LogState& st = *state_;
   absl::MutexLock l(&st.mu);
+  PublishLastIndexOnExit publish(&st);
   if (!st.failed.ok()) return st.failed;
   if (next_index.value() < 1 || prev_term.value() < 0 || next_offset.value() < 0) {
     return absl::InvalidArgumentError("reset: negative index, term or offset");
@@ -516,6 +568,7 @@ absl::Status PartitionLog::ResetTo(RaftIndex next_index, Term prev_term, Offset 
 absl::StatusOr<int> PartitionLog::ApplyRetention(Offset upper_bound) {
   LogState& st = *state_;
   absl::MutexLock l(&st.mu);
+  PublishLastIndexOnExit publish(&st);
   if (!st.failed.ok()) return st.failed;
   const int64_t now = options_.clock();
   uint64_t total = 0;
@@ -706,8 +759,7 @@ RaftIndex PartitionLog::first_index() const {
   return state_->start.index;
 }
 RaftIndex PartitionLog::last_index() const {
-  absl::ReaderMutexLock l(&state_->mu);
-  return state_->last_index;
+  return RaftIndex(state_->published_last_index.load(std::memory_order_acquire));
 }
 Term PartitionLog::last_term() const {
   absl::ReaderMutexLock l(&state_->mu);

@@ -85,10 +85,12 @@ struct PartitionLogOptions {
   bool preallocate = false;
   // The caller guarantees every data payload passed ValidateBatch (its
   // RecordBatch CRC is right), so Append derives each frame CRC from the
-  // batch CRC in O(log n) instead of a CRC pass over the payload (~1/3 of
-  // the append cost at 1 MiB batches). Same bytes on disk when the promise
-  // holds; if it does not, the batch fails its frame CRC on read (DataLoss)
-  // and recovery may cut it as a torn tail if it lies in the active segment.
+  // batch CRC in O(log n) instead of a CRC pass over the payload (with the
+  // folding CRC-32C, ~5-10% of the append cost at 1 MiB batches on AVX-512
+  // CPUs; at 16 KiB batches it measured slower than the pass). Same bytes on
+  // disk when the promise holds; if it does not, the batch fails its frame
+  // CRC on read (DataLoss) and recovery may cut it as a torn tail if it lies
+  // in the active segment.
   bool trust_batch_crc = false;
   // Milliseconds since the epoch; injected for tests (segment age, retention,
   // fsync interval). Default: system clock.

@@ -12,7 +12,9 @@
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "storage/big_endian.h"
 #include "storage/fault_env.h"
+#include "storage/log_entry_format.h"
 #include "storage/log_test_util.h"
 #include "storage/record_batch_header.h"
 
@@ -641,6 +643,94 @@ TEST_F(PartitionLogTest, FailedFsyncWhileSealingOnRollIsFatal) {
   EXPECT_FALSE(log->health().ok());
   EXPECT_EQ(log->segment_count(), 1u);  // the next segment was never created
   EXPECT_FALSE(log->Read(Offset(0)).ok());
+}
+
+// Append writes each frame as head + payload with one gather write: the
+// .log file must hold exactly the contiguous EncodeFrame bytes (the on-disk
+// format is unchanged), for data and kRaft entries appended one by one and
+// several per call.
+TEST_F(PartitionLogTest, GatherWrittenFramesAreTheEncodedFrames) {
+  options_.segment_bytes = 1 << 20;  // one segment
+  auto log = OpenLog();
+  std::vector<uint8_t> want;
+  std::vector<std::vector<uint8_t>> payloads;
+  std::vector<AppendEntry> group;
+  Offset next(0);
+  for (int i = 0; i < 12; ++i) {
+    const bool raft = i % 4 == 3;
+    payloads.push_back(raft ? std::vector<uint8_t>(static_cast<size_t>(i * 100), 0x5A)
+                            : MakeBatch(1 + i % 3, 1000 + i, i, 50 * static_cast<size_t>(i)));
+  }
+  for (int i = 0; i < 12; ++i) {
+    const bool raft = i % 4 == 3;
+    FrameHeader h;
+    h.index = RaftIndex(i + 1);
+    h.term = Term(1);
+    h.type = raft ? EntryType::kRaft : EntryType::kData;
+    h.payload_length = static_cast<uint32_t>(payloads[i].size());
+    h.base_offset = next;
+    if (!raft) {
+      h.offset_count = static_cast<uint32_t>(1 + i % 3);
+      h.max_timestamp = 1000 + i;
+    }
+    next = next + h.offset_count;
+    EncodeFrame(h, payloads[i], &want);
+    AppendEntry e{RaftIndex(i + 1), Term(1), h.type, payloads[i]};
+    if (i < 6) {
+      ASSERT_TRUE(log->Append(e).ok());
+    } else {
+      group.push_back(e);
+    }
+  }
+  ASSERT_TRUE(log->Append(group).ok());
+  EXPECT_EQ(log->segment_count(), 1u);
+  EXPECT_EQ(testing::ReadFileBytes(SegmentLogPath(dir_.path(), 0)), want);
+  // Unchanged by the append: the caller's payload keeps its base offset 0.
+  EXPECT_EQ(LoadBigEndian<int64_t>(payloads[11 - 3].data()), 0);
+}
+
+// The Env's gather write: many pieces (more than one pwritev's worth), empty
+// pieces, at an offset inside an existing file.
+TEST(EnvTest, PosixWritevWritesTheConcatenationAtThePosition) {
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<File>> f = Env::Posix()->OpenFile(dir.file("x"), true);
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_TRUE((*f)->Write(0, std::vector<uint8_t>(10, 0xFF)).ok());
+  std::vector<std::vector<uint8_t>> parts;
+  std::vector<uint8_t> want(10, 0xFF);
+  want.resize(5);  // the gather write starts at byte 5
+  for (int i = 0; i < 150; ++i) {
+    parts.push_back(std::vector<uint8_t>(static_cast<size_t>(i % 5 == 0 ? 0 : i), uint8_t(i)));
+    want.insert(want.end(), parts.back().begin(), parts.back().end());
+  }
+  std::vector<std::span<const uint8_t>> pieces(parts.begin(), parts.end());
+  ASSERT_TRUE((*f)->Writev(5, pieces).ok());
+  EXPECT_EQ(testing::ReadFileBytes(dir.file("x")), want);
+  EXPECT_TRUE((*f)->Writev(0, {}).ok());  // nothing to write
+  EXPECT_EQ(testing::ReadFileBytes(dir.file("x")), want);
+}
+
+// A failing Writev counts as one write and leaves exactly the requested
+// prefix of the concatenation, even across pieces.
+TEST(EnvTest, FaultInjectedWritevWritesOnlyThePrefix) {
+  TempDir dir;
+  FaultInjectingEnv env;
+  absl::StatusOr<std::unique_ptr<File>> f = env.OpenFile(dir.file("x"), true);
+  ASSERT_TRUE(f.ok()) << f.status();
+  const std::vector<uint8_t> a(10, 1), b(10, 2), c(10, 3);
+  const std::vector<std::span<const uint8_t>> pieces = {a, b, c};
+  env.FailNthWrite(1, absl::InternalError("boom"), /*prefix_bytes=*/15);
+  EXPECT_EQ((*f)->Writev(0, pieces).code(), absl::StatusCode::kInternal);
+  std::vector<uint8_t> want(a);
+  want.insert(want.end(), b.begin(), b.begin() + 5);
+  EXPECT_EQ(testing::ReadFileBytes(dir.file("x")), want);
+  EXPECT_EQ(env.writes(), 1);
+  env.SetDiskFull(true, /*prefix_bytes=*/100);  // more than the data: all of it, then ENOSPC
+  EXPECT_EQ((*f)->Writev(0, pieces).code(), absl::StatusCode::kResourceExhausted);
+  env.SetDiskFull(false);
+  ASSERT_TRUE((*f)->Writev(30, pieces).ok());
+  EXPECT_EQ(env.writes(), 3);
+  EXPECT_EQ(FileSize(dir.file("x")), 60u);
 }
 
 TEST_F(PartitionLogTest, DiskFullLeavesNothingHalfWritten) {

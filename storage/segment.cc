@@ -135,12 +135,14 @@ std::string Segment::log_path() const {
   return dir_ + "/" + SegmentFileName(st_.base_offset, kLogExt);
 }
 
-absl::Status Segment::Append(std::span<const uint8_t> frames,
+absl::Status Segment::Append(std::span<const std::span<const uint8_t>> pieces,
                              std::span<const FrameHeader> headers) {
   const SegmentState before = st_;
-  absl::Status s = log_->Write(st_.size, frames);
-  std::vector<OffsetIndexEntry> new_index;
-  std::vector<TimeIndexEntry> new_time;
+  absl::Status s = log_->Writev(st_.size, pieces);
+  std::vector<OffsetIndexEntry>& new_index = new_index_;
+  std::vector<TimeIndexEntry>& new_time = new_time_;
+  new_index.clear();
+  new_time.clear();
   if (s.ok()) {
     uint64_t pos = st_.size;
     int64_t last_ts = time_index_->empty() ? -1 : time_index_->back().timestamp;

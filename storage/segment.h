@@ -204,10 +204,13 @@ class Segment {
   const std::vector<TimeIndexEntry>& time_entries() const { return time_index_->entries(); }
   std::shared_ptr<File> log_file() const { return log_; }
 
-  // Writes encoded frames (whose headers are `headers`, in order) at the end.
+  // Writes encoded frames (whose headers are `headers`, in order) at the end
+  // with one gather write: the frames are the concatenation of `pieces`
+  // (e.g. each frame's head from EncodeFrameHead, then its payload).
   // On error the file and indexes are cut back; the segment is unchanged
   // unless the returned status is kInternal with "undo failed" (fatal).
-  absl::Status Append(std::span<const uint8_t> frames, std::span<const FrameHeader> headers);
+  absl::Status Append(std::span<const std::span<const uint8_t>> pieces,
+                      std::span<const FrameHeader> headers);
   absl::Status SyncData() { return log_->Sync(); }
   // Cuts preallocation, adds the final time entry, syncs data and indexes.
   // *sync_failed tells a failed fsync (fatal to the log) from a failed write
@@ -245,6 +248,9 @@ class Segment {
   std::unique_ptr<OffsetIndex> index_;
   std::unique_ptr<TimeIndex> time_index_;
   SegmentState st_;
+  // Index entries being added by Append; members so appends do not allocate.
+  std::vector<OffsetIndexEntry> new_index_;
+  std::vector<TimeIndexEntry> new_time_;
 };
 
 }  // namespace raftlog::storage
