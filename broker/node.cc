@@ -230,6 +230,11 @@ void Node::Stop() {
     std::swap(rest, inbox_);
   }
   for (auto& t : rest.tasks) t();
+  // Nothing will commit any more here: answer every waiting proposal (an
+  // RPC that waits on one would otherwise hold the server's shutdown).
+  for (auto& [id, g] : groups_) {
+    g->FailPending(absl::UnavailableError("node stopped; outcome unknown"));
+  }
 }
 
 void Node::Shutdown(std::chrono::milliseconds transfer_timeout) {
@@ -344,8 +349,10 @@ void Node::Loop() {
 
 void Node::TickAll() {
   ++counters_.ticks;
+  const Clock::time_point now = Clock::now();
   for (auto& [id, g] : groups_) {
     if (g->failure().ok()) g->node().Tick();
+    if (g->has_pending()) g->ExpirePending(now);
   }
 }
 
@@ -480,15 +487,20 @@ void Node::PersistWithJournal(std::vector<Work*>& todo) {
     direct = !checkpoint_failed_;
   }
 
-  // 1. Every log written (unsynced unless direct), in parallel; the metadata
-  //    group syncs its own RocksDB WAL.
+  // 1. Every log written. Journaled partition writes only reach the page
+  //    cache: done here, on the loop thread (waking the pool for each round
+  //    costs more than the copies). Direct writes, and the metadata group's
+  //    RocksDB write + WAL sync, run on the pool in parallel.
   std::vector<std::function<void()>> jobs;
   for (Work* w : todo) {
-    jobs.push_back([w, direct] {
+    if (w->group->is_partition() && !direct) {
+      w->persisted = w->group->storage().WriteReady(w->ready);
+      continue;
+    }
+    jobs.push_back([w] {
       GroupStorage& s = w->group->storage();
       w->persisted = s.WriteReady(w->ready);
-      if ((w->group->is_partition() && !direct) || !w->persisted.ok()) return;
-      w->persisted = s.SyncReady();
+      if (w->persisted.ok()) w->persisted = s.SyncReady();
       if (w->persisted.ok()) w->persisted = s.FinishReady(w->ready);
     });
   }
@@ -512,15 +524,21 @@ void Node::PersistWithJournal(std::vector<Work*>& todo) {
     }
     ++counters_.journal_syncs;
   }
-  // 3. Hard states (term/vote changes write raft-state with its own fsyncs).
+  // 3. Hard states: a new term or vote rewrites raft-state (three fsyncs),
+  //    in parallel on the pool; a new commit alone is only remembered.
   for (Work* w : partitions) {
     if (!w->ready.hard_state) continue;
+    const raft::HardState& now = w->group->partition()->hard_state();
+    if (w->ready.hard_state->term == now.term && w->ready.hard_state->vote == now.vote) {
+      w->persisted = w->group->storage().FinishReady(w->ready);
+      continue;
+    }
     jobs.push_back([w] { w->persisted = w->group->storage().FinishReady(w->ready); });
   }
   sync_pool_.RunAll(jobs);
 }
 
-void Node::MaybeCheckpoint() {
+void Node::MaybeCheckpoint(bool force) {
   if (!journal_ || !options_.sync || options_.sync_mode != SyncMode::kJournal) return;
   if (dirty_.empty()) {
     if (!checkpointing_.empty()) {
@@ -530,7 +548,7 @@ void Node::MaybeCheckpoint() {
     return;
   }
   const Clock::time_point now = Clock::now();
-  if (journal_->current_file_bytes() < options_.journal_rotate_bytes &&
+  if (!force && journal_->current_file_bytes() < options_.journal_rotate_bytes &&
       now - last_rotation_ < std::chrono::milliseconds(options_.journal_rotate_ms)) {
     return;
   }
@@ -746,6 +764,24 @@ absl::StatusOr<std::vector<GroupStatusInfo>> Node::Status(const std::vector<Grou
   return out;
 }
 
+absl::Status Node::Checkpoint() {
+  if (!options_.sync || options_.sync_mode != SyncMode::kJournal) return absl::OkStatus();
+  const auto idle = [this] {
+    std::lock_guard<std::mutex> l(checkpoint_mu_);
+    return !checkpoint_busy_;
+  };
+  // Wait out a checkpoint already running, then start ours and wait for it.
+  for (int i = 0; i < 2; ++i) {
+    while (!idle()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (i == 0) {
+      if (absl::Status s = RunOnLoop([this] { MaybeCheckpoint(/*force=*/true); }); !s.ok())
+        return s;
+    }
+  }
+  // Let the loop see that it finished (direct writes allowed again).
+  return RunOnLoop([this] { MaybeCheckpoint(); });
+}
+
 NodeCounters Node::Counters() {
   NodeCounters c;
   (void)RunOnLoop([&] { c = counters_; });
@@ -754,15 +790,16 @@ NodeCounters Node::Counters() {
   return c;
 }
 
-void Node::Propose(GroupId group, std::vector<std::string> entries, ProposeCallback done) {
-  auto task = [this, group, entries = std::move(entries), done]() mutable {
+void Node::Propose(GroupId group, std::vector<std::string> entries, ProposeCallback done,
+                   std::chrono::milliseconds timeout) {
+  auto task = [this, group, entries = std::move(entries), done, timeout]() mutable {
     auto it = groups_.find(group);
     if (it == groups_.end()) {
       done(absl::NotFoundError(
           absl::StrFormat("group %d is not hosted on node %d", group, options_.id.value())));
       return;
     }
-    it->second->Propose(std::move(entries), std::move(done));
+    it->second->Propose(std::move(entries), std::move(done), timeout);
   };
   {
     std::lock_guard<std::mutex> l(mu_);

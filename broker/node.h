@@ -159,11 +159,17 @@ class Node : public TransportSink {
   // node has started (it may be recovering groups from disk) and once stopped.
   absl::StatusOr<std::vector<GroupStatusInfo>> Status(const std::vector<GroupId>& groups);
   NodeCounters Counters();
+  // kJournal: rotates the journal now (if anything was journaled) and waits
+  // until the checkpoint has made the logs durable and dropped the old file.
+  absl::Status Checkpoint();
 
   // ---- Proposals (async, any thread) ----
   // `done` runs on the loop thread when committed or failed. FailedPrecondition
   // "not leader; leader is N" / "leader unknown" when this replica does not lead.
-  void Propose(GroupId group, std::vector<std::string> entries, ProposeCallback done);
+  // Fails with DEADLINE_EXCEEDED (outcome unknown) if not committed within
+  // `timeout`.
+  void Propose(GroupId group, std::vector<std::string> entries, ProposeCallback done,
+               std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   // A hosted group for readers on other threads (null if absent).
   std::shared_ptr<RaftGroup> FindGroup(GroupId group) const;
@@ -198,8 +204,8 @@ class Node : public TransportSink {
   // kJournal: persist a round with one journal fsync.
   void PersistWithJournal(std::vector<Work*>& todo);
   // kJournal: rotates the journal when due and hands the written logs to
-  // the checkpoint thread.
-  void MaybeCheckpoint();
+  // the checkpoint thread (at once if `force`).
+  void MaybeCheckpoint(bool force = false);
   void CheckpointLoop();
   void StepMessages(std::vector<std::pair<raft::NodeId, std::vector<GroupMessage>>>& batches);
   void TickAll();

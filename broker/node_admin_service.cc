@@ -1,8 +1,8 @@
 // NodeAdminService: see node_admin_service.h.
 #include "broker/node_admin_service.h"
 
+#include <algorithm>
 #include <chrono>
-#include <future>
 #include <memory>
 
 #include "absl/strings/str_format.h"
@@ -62,7 +62,8 @@ grpc::Status NodeAdminService::Refuse() const {
                       "node is shutting down; retry on another node");
 }
 
-grpc::Status NodeAdminService::NotLeader(grpc::ServerContext* ctx, const absl::Status& s) const {
+grpc::Status NodeAdminService::NotLeader(grpc::ServerContextBase* ctx,
+                                         const absl::Status& s) const {
   if (std::optional<raft::NodeId> leader = raft::LeaderHint(s)) {
     auto it = identity_.peer_addresses.find(*leader);
     if (it != identity_.peer_addresses.end()) {
@@ -114,26 +115,34 @@ grpc::Status NodeAdminService::RemoveGroup(grpc::ServerContext*, const pb::Remov
   return ToGrpcStatus(node_->RemoveGroup(req->group()));
 }
 
-grpc::Status NodeAdminService::Propose(grpc::ServerContext* ctx, const pb::ProposeRequest* req,
-                                       pb::ProposeResponse* resp) {
-  if (draining_.load()) return Refuse();
-  std::vector<std::string> entries(req->entries().begin(), req->entries().end());
-  auto answer = std::make_shared<std::promise<absl::StatusOr<ProposeResult>>>();
-  std::future<absl::StatusOr<ProposeResult>> f = answer->get_future();
-  node_->Propose(req->group(), std::move(entries),
-                 [answer](absl::StatusOr<ProposeResult> r) { answer->set_value(std::move(r)); });
-  auto deadline = ctx->deadline();
-  const auto fallback = std::chrono::system_clock::now() + std::chrono::seconds(30);
-  if (deadline > fallback) deadline = fallback;
-  if (f.wait_until(deadline) != std::future_status::ready) {
-    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                        "not committed before the deadline; outcome unknown");
+grpc::ServerUnaryReactor* NodeAdminService::Propose(grpc::CallbackServerContext* ctx,
+                                                    const pb::ProposeRequest* req,
+                                                    pb::ProposeResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (draining_.load()) {
+    reactor->Finish(Refuse());
+    return reactor;
   }
-  absl::StatusOr<ProposeResult> r = f.get();
-  if (!r.ok()) return NotLeader(ctx, r.status());
-  for (raft::LogIndex i : r->indexes) resp->add_indexes(i.value());
-  for (int64_t o : r->base_offsets) resp->add_base_offsets(o);
-  return grpc::Status::OK;
+  // The node fails a proposal that is not committed in time; keep that
+  // within the caller's deadline (and at most 30 s).
+  const auto now = std::chrono::system_clock::now();
+  auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(ctx->deadline() - now);
+  timeout = std::clamp(timeout, std::chrono::milliseconds(1), std::chrono::milliseconds(30000));
+  std::vector<std::string> entries(req->entries().begin(), req->entries().end());
+  node_->Propose(
+      req->group(), std::move(entries),
+      [this, ctx, reactor, resp](absl::StatusOr<ProposeResult> r) {
+        // On the node's loop thread; Finish only queues the answer.
+        if (!r.ok()) {
+          reactor->Finish(NotLeader(ctx, r.status()));
+          return;
+        }
+        for (raft::LogIndex i : r->indexes) resp->add_indexes(i.value());
+        for (int64_t o : r->base_offsets) resp->add_base_offsets(o);
+        reactor->Finish(grpc::Status::OK);
+      },
+      timeout);
+  return reactor;
 }
 
 grpc::Status NodeAdminService::Read(grpc::ServerContext* ctx, const pb::ReadRequest* req,

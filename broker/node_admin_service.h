@@ -5,9 +5,9 @@
 //
 // Errors: not-leader answers are FAILED_PRECONDITION "not leader; leader is
 // N" (raft::LeaderHint parses it) with the leader's address in the trailing
-// metadata key "raftlog-leader-address" when known. A proposal that gets no
-// answer before the call's deadline (default 30 s) is DEADLINE_EXCEEDED and
-// its outcome is unknown. While draining (SIGTERM) work is refused with
+// metadata key "raftlog-leader-address" when known. A proposal not committed
+// within the call's deadline (at most 30 s) is DEADLINE_EXCEEDED and its
+// outcome is unknown. While draining (SIGTERM) work is refused with
 // UNAVAILABLE; Status keeps answering.
 #pragma once
 
@@ -29,7 +29,12 @@ struct NodeIdentity {
   std::map<raft::NodeId, std::string> peer_addresses;  // for leader hints
 };
 
-class NodeAdminService final : public raftlog::node::v1::NodeAdmin::Service {
+// Propose uses gRPC's callback API: a waiting proposal holds no server
+// thread (it is answered from the node's loop when it commits), so many
+// concurrent proposals cost no thread each; the other methods are quick and
+// stay synchronous.
+class NodeAdminService final : public raftlog::node::v1::NodeAdmin::WithCallbackMethod_Propose<
+                                   raftlog::node::v1::NodeAdmin::Service> {
  public:
   // `node` must outlive the service; `peer_stats` may be empty.
   NodeAdminService(Node* node, NodeIdentity identity,
@@ -44,8 +49,9 @@ class NodeAdminService final : public raftlog::node::v1::NodeAdmin::Service {
                            node::v1::EnsureGroupResponse* resp) override;
   grpc::Status RemoveGroup(grpc::ServerContext* ctx, const node::v1::RemoveGroupRequest* req,
                            node::v1::RemoveGroupResponse* resp) override;
-  grpc::Status Propose(grpc::ServerContext* ctx, const node::v1::ProposeRequest* req,
-                       node::v1::ProposeResponse* resp) override;
+  grpc::ServerUnaryReactor* Propose(grpc::CallbackServerContext* ctx,
+                                    const node::v1::ProposeRequest* req,
+                                    node::v1::ProposeResponse* resp) override;
   grpc::Status Read(grpc::ServerContext* ctx, const node::v1::ReadRequest* req,
                     node::v1::ReadResponse* resp) override;
   grpc::Status TransferLeader(grpc::ServerContext* ctx, const node::v1::TransferLeaderRequest* req,
@@ -56,7 +62,7 @@ class NodeAdminService final : public raftlog::node::v1::NodeAdmin::Service {
  private:
   grpc::Status Refuse() const;
   // FAILED_PRECONDITION not-leader status for `group`, with the address hint.
-  grpc::Status NotLeader(grpc::ServerContext* ctx, const absl::Status& s) const;
+  grpc::Status NotLeader(grpc::ServerContextBase* ctx, const absl::Status& s) const;
 
   Node* node_;
   NodeIdentity identity_;

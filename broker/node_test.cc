@@ -293,6 +293,22 @@ TEST_F(NodeTest, PartitionedFollowerRejoinsWithoutDisruptingTheLeader) {
   EXPECT_TRUE(c_.node(leader)->FindGroup(1)->is_leader());
 }
 
+TEST_F(NodeTest, AProposalThatCannotCommitTimesOutWithOutcomeUnknown) {
+  c_.EnsureGroupEverywhere(1);
+  const uint64_t leader = c_.WaitForLeader(1);
+  for (uint64_t id = 1; id <= 3; ++id) {
+    if (id != leader) c_.Cut(leader, id);
+  }
+  auto p = std::make_shared<std::promise<absl::StatusOr<ProposeResult>>>();
+  auto f = p->get_future();
+  c_.node(leader)->Propose(
+      1, {MakeBatch(1, 1)}, [p](auto r) { p->set_value(std::move(r)); }, 300ms);
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  const auto r = f.get();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  c_.HealAll();
+}
+
 TEST_F(NodeTest, ShutdownHandsLeadershipAway) {
   for (GroupId g = 1; g <= 6; ++g) c_.EnsureGroupEverywhere(g);
   for (GroupId g = 1; g <= 6; ++g) ASSERT_NE(c_.WaitForLeader(g), 0u);
@@ -437,6 +453,8 @@ TEST(NodeJournalReplayTest, SmallRoundsSyncDirectlyManyGroupsUseTheJournal) {
   c.Start(1);
   for (GroupId g = 1; g <= 8; ++g) c.EnsureGroupEverywhere(g, {1});
   for (GroupId g = 1; g <= 8; ++g) ASSERT_NE(c.WaitForLeader(g), 0u);
+  // The elections' no-ops may have been journaled together: checkpoint them.
+  ASSERT_TRUE(c.node(1)->Checkpoint().ok());
   const uint64_t j0 = c.node(1)->Counters().journal_syncs;
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(c.Propose(1, 1, {MakeBatch(1, i)}).ok());
   EXPECT_EQ(c.node(1)->Counters().journal_syncs, j0);  // one group at a time: direct

@@ -23,7 +23,8 @@ RaftGroup::RaftGroup(GroupId id, std::unique_ptr<GroupStorage> storage,
 
 RaftGroup::~RaftGroup() { FailPending(absl::UnavailableError("raft group stopped")); }
 
-void RaftGroup::Propose(std::vector<std::string> entries, ProposeCallback done) {
+void RaftGroup::Propose(std::vector<std::string> entries, ProposeCallback done,
+                        std::chrono::milliseconds timeout) {
   if (!failure_.ok()) {
     done(absl::UnavailableError(absl::StrFormat("group %d failed: %s", id_, failure_.message())));
     return;
@@ -50,7 +51,8 @@ void RaftGroup::Propose(std::vector<std::string> entries, ProposeCallback done) 
     return;
   }
   const raft::LogIndex last = node_->last_index();
-  pending_[last] = Pending{node_->term(), last - (n - 1), std::move(done)};
+  pending_[last] = Pending{node_->term(), last - (n - 1), std::move(done),
+                           std::chrono::steady_clock::now() + timeout};
 }
 
 absl::Status RaftGroup::Apply(const raft::Ready& rd) {
@@ -106,6 +108,21 @@ void RaftGroup::FailPending(const absl::Status& why) {
   std::map<raft::LogIndex, Pending> pending;
   pending.swap(pending_);
   for (auto& [index, p] : pending) p.done(why);
+}
+
+void RaftGroup::ExpirePending(std::chrono::steady_clock::time_point now) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    ProposeCallback done = std::move(it->second.done);
+    it = pending_.erase(it);
+    done(absl::DeadlineExceededError(
+        absl::StrFormat("group %d: not committed in time; outcome unknown (leadership may have "
+                        "changed)",
+                        id_)));
+  }
 }
 
 void RaftGroup::PublishStatus() {

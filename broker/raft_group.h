@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -58,13 +59,20 @@ class RaftGroup {
 
   // ---- loop thread ----
   // Proposes entries; `done` runs on the loop thread once all are committed
-  // (or the proposal is known to be lost).
-  void Propose(std::vector<std::string> entries, ProposeCallback done);
+  // (or the proposal is known to be lost, or after `timeout` with its
+  // outcome unknown).
+  void Propose(std::vector<std::string> entries, ProposeCallback done,
+               std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // Step 4 of the Ready contract for this group: resolves proposals, moves
   // applied and the high watermark. Errors are storage errors (fatal).
   absl::Status Apply(const raft::Ready& rd);
   // Fails every pending proposal with `why` (group stopped or failed).
   void FailPending(const absl::Status& why);
+  // Fails, with DEADLINE_EXCEEDED "outcome unknown", proposals older than
+  // their timeout (e.g. a deposed leader cut off from the new one: its entry
+  // is neither committed nor overwritten while it stays cut off).
+  void ExpirePending(std::chrono::steady_clock::time_point now);
+  bool has_pending() const { return !pending_.empty(); }
   // Refreshes the atomics below from the RawNode.
   void PublishStatus();
   // Marks the group failed (storage error): it takes no more work.
@@ -88,6 +96,7 @@ class RaftGroup {
     raft::Term term;
     raft::LogIndex first;
     ProposeCallback done;
+    std::chrono::steady_clock::time_point deadline;
   };
   // Resolves pending proposals whose last index is <= `index`, given the
   // term of the applied entry at each.
