@@ -47,23 +47,6 @@ constexpr char kMaxMessageBytes[] = "max.message.bytes";
 
 // ---------------------------------------------------------------- encoding
 
-void PutU32(std::string& out, uint32_t v) {
-  uint8_t b[4];
-  storage::StoreBigEndian<uint32_t>(b, v);
-  out.append(reinterpret_cast<const char*>(b), 4);
-}
-void PutU64(std::string& out, uint64_t v) {
-  uint8_t b[8];
-  storage::StoreBigEndian<uint64_t>(b, v);
-  out.append(reinterpret_cast<const char*>(b), 8);
-}
-uint32_t GetU32(absl::string_view s, size_t pos) {
-  return storage::LoadBigEndian<uint32_t>(reinterpret_cast<const uint8_t*>(s.data()) + pos);
-}
-uint64_t GetU64(absl::string_view s, size_t pos) {
-  return storage::LoadBigEndian<uint64_t>(reinterpret_cast<const uint8_t*>(s.data()) + pos);
-}
-
 absl::string_view View(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
 rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
@@ -83,7 +66,7 @@ std::string Printable(absl::string_view key) { return absl::CHexEscape(key.subst
 
 std::string BrokerKey(uint64_t node_id) {
   std::string k = kBrokerPrefix;
-  PutU64(k, node_id);
+  storage::AppendBigEndian<uint64_t>(k, node_id);
   return k;
 }
 std::string TopicKey(absl::string_view name) { return absl::StrCat(kTopicPrefix, name); }
@@ -93,12 +76,12 @@ std::string OffsetGroupPrefix(absl::string_view group) {
 }
 std::string OffsetKey(absl::string_view group, absl::string_view topic, int32_t partition) {
   std::string k = absl::StrCat(OffsetGroupPrefix(group), topic, absl::string_view("\0", 1));
-  PutU32(k, static_cast<uint32_t>(partition));
+  storage::AppendBigEndian<uint32_t>(k, static_cast<uint32_t>(partition));
   return k;
 }
 std::string AppliedIndexValue(uint64_t index) {
   std::string v;
-  PutU64(v, index);
+  storage::AppendBigEndian<uint64_t>(v, index);
   return v;
 }
 
@@ -174,7 +157,7 @@ absl::StatusOr<uint64_t> ParseAppliedIndex(absl::string_view value) {
     return absl::DataLossError(
         absl::StrFormat("metadata state: applied_index value has %d bytes, want 8", value.size()));
   }
-  return GetU64(value, 0);
+  return storage::LoadBigEndianAt<uint64_t>(value, 0);
 }
 
 absl::StatusOr<mdpb::Counters> LoadCounters(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) {
@@ -688,7 +671,7 @@ absl::StatusOr<ParsedSnapshot> ParseSnapshot(absl::string_view s) {
     return absl::DataLossError(
         absl::StrFormat("metadata snapshot: %d bytes, shorter than its header", s.size()));
   }
-  const uint32_t stored_crc = GetU32(s, s.size() - kCrcSize);
+  const uint32_t stored_crc = storage::LoadBigEndianAt<uint32_t>(s, s.size() - kCrcSize);
   const absl::string_view body = s.substr(0, s.size() - kCrcSize);
   if (storage::Crc32c(body.data(), body.size()) != stored_crc) {
     return absl::DataLossError("metadata snapshot: checksum mismatch");
@@ -696,14 +679,14 @@ absl::StatusOr<ParsedSnapshot> ParseSnapshot(absl::string_view s) {
   if (body.substr(0, kMagicSize) != absl::string_view(kSnapshotMagic, kMagicSize)) {
     return absl::DataLossError("metadata snapshot: bad magic (not a metadata snapshot)");
   }
-  const uint32_t version = GetU32(body, kMagicSize);
+  const uint32_t version = storage::LoadBigEndianAt<uint32_t>(body, kMagicSize);
   if (version != kSnapshotVersion) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "metadata snapshot: unsupported version %d (want %d)", version, kSnapshotVersion));
   }
   ParsedSnapshot out;
-  out.applied_index = GetU64(body, kMagicSize + 4);
-  const uint64_t count = GetU64(body, kMagicSize + 12);
+  out.applied_index = storage::LoadBigEndianAt<uint64_t>(body, kMagicSize + 4);
+  const uint64_t count = storage::LoadBigEndianAt<uint64_t>(body, kMagicSize + 12);
   size_t pos = kSnapshotHeaderSize;
   // Each entry takes at least 8 bytes: bounds count before reserving.
   if (count > (body.size() - pos) / 8) {
@@ -716,7 +699,7 @@ absl::StatusOr<ParsedSnapshot> ParseSnapshot(absl::string_view s) {
       return absl::DataLossError(
           absl::StrFormat("metadata snapshot: entry %d: truncated %s length", i, what));
     }
-    const uint32_t len = GetU32(body, pos);
+    const uint32_t len = storage::LoadBigEndianAt<uint32_t>(body, pos);
     pos += 4;
     if (body.size() - pos < len) {
       return absl::DataLossError(
@@ -893,9 +876,9 @@ absl::StatusOr<std::string> MetadataStateMachine::Snapshot() const {
           if (!a.ok()) return a.status();
           applied = *a;
         }
-        PutU32(entries, static_cast<uint32_t>(k.size()));
+        storage::AppendBigEndian<uint32_t>(entries, static_cast<uint32_t>(k.size()));
         entries.append(k.data(), k.size());
-        PutU32(entries, static_cast<uint32_t>(v.size()));
+        storage::AppendBigEndian<uint32_t>(entries, static_cast<uint32_t>(v.size()));
         entries.append(v.data(), v.size());
         ++count;
         return absl::OkStatus();
@@ -904,11 +887,11 @@ absl::StatusOr<std::string> MetadataStateMachine::Snapshot() const {
   db_->ReleaseSnapshot(snap);
   if (!st.ok()) return st;
   std::string out(kSnapshotMagic, kMagicSize);
-  PutU32(out, kSnapshotVersion);
-  PutU64(out, applied);
-  PutU64(out, count);
+  storage::AppendBigEndian<uint32_t>(out, kSnapshotVersion);
+  storage::AppendBigEndian<uint64_t>(out, applied);
+  storage::AppendBigEndian<uint64_t>(out, count);
   out.append(entries);
-  PutU32(out, storage::Crc32c(out.data(), out.size()));
+  storage::AppendBigEndian<uint32_t>(out, storage::Crc32c(out.data(), out.size()));
   return out;
 }
 
@@ -916,7 +899,7 @@ absl::StatusOr<std::string> MetadataStateMachine::SnapshotCovering(LogIndex inde
   absl::StatusOr<std::string> snapshot = Snapshot();
   if (!snapshot.ok()) return snapshot.status();
   // The index the snapshot's own view carries, not applied_index() read apart.
-  const uint64_t applied = GetU64(*snapshot, kMagicSize + 4);
+  const uint64_t applied = storage::LoadBigEndianAt<uint64_t>(*snapshot, kMagicSize + 4);
   if (applied < index.value()) {
     return absl::UnavailableError(absl::StrFormat(
         "metadata snapshot: state applied up to %d, snapshot index %d not reached yet", applied,

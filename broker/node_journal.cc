@@ -18,13 +18,6 @@ constexpr size_t kRecordHeader = 8;             // length + crc
 constexpr size_t kEntryHeader = 8 + 8 + 1 + 4;  // term, index, type, length
 constexpr uint32_t kMaxBody = 1u << 30;         // sanity bound on a record
 
-template <typename T>
-void Put(std::string& out, T v) {
-  uint8_t b[sizeof(T)];
-  storage::StoreBigEndian<T>(b, v);
-  out.append(reinterpret_cast<const char*>(b), sizeof(T));
-}
-
 // Parses "<20 digits>.journal"; false for anything else.
 bool ParseName(const std::string& name, uint64_t* seq) {
   if (name.size() != 20 + sizeof(kSuffix) - 1 || name.substr(20) != kSuffix) return false;
@@ -211,13 +204,13 @@ void NodeJournal::AddEntries(uint64_t group, const std::vector<raft::Entry>& ent
   const size_t start = buffer_.size();
   buffer_.append(kRecordHeader, '\0');
   buffer_.push_back(static_cast<char>(JournalRecord::Kind::kEntries));
-  Put<uint64_t>(buffer_, group);
-  Put<uint32_t>(buffer_, static_cast<uint32_t>(entries.size()));
+  storage::AppendBigEndian<uint64_t>(buffer_, group);
+  storage::AppendBigEndian<uint32_t>(buffer_, static_cast<uint32_t>(entries.size()));
   for (const raft::Entry& e : entries) {
-    Put<uint64_t>(buffer_, e.term.value());
-    Put<uint64_t>(buffer_, e.index.value());
+    storage::AppendBigEndian<uint64_t>(buffer_, e.term.value());
+    storage::AppendBigEndian<uint64_t>(buffer_, e.index.value());
     buffer_.push_back(static_cast<char>(e.type));
-    Put<uint32_t>(buffer_, static_cast<uint32_t>(e.data.size()));
+    storage::AppendBigEndian<uint32_t>(buffer_, static_cast<uint32_t>(e.data.size()));
     buffer_.append(e.data);
   }
   const size_t body = buffer_.size() - start - kRecordHeader;
@@ -230,7 +223,7 @@ void NodeJournal::AddGroupRemoved(uint64_t group) {
   const size_t start = buffer_.size();
   buffer_.append(kRecordHeader, '\0');
   buffer_.push_back(static_cast<char>(JournalRecord::Kind::kGroupRemoved));
-  Put<uint64_t>(buffer_, group);
+  storage::AppendBigEndian<uint64_t>(buffer_, group);
   auto* hdr = reinterpret_cast<uint8_t*>(buffer_.data() + start);
   storage::StoreBigEndian<uint32_t>(hdr, 9);
   storage::StoreBigEndian<uint32_t>(hdr + 4, storage::Crc32c(hdr + kRecordHeader, 9));

@@ -15,23 +15,6 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kFixedSize = 64;
 constexpr size_t kMaxIds = 1 << 16;  // Sanity bound on membership size.
 
-void PutU32(std::string& out, uint32_t v) {
-  uint8_t b[4];
-  storage::StoreBigEndian<uint32_t>(b, v);
-  out.append(reinterpret_cast<const char*>(b), 4);
-}
-void PutU64(std::string& out, uint64_t v) {
-  uint8_t b[8];
-  storage::StoreBigEndian<uint64_t>(b, v);
-  out.append(reinterpret_cast<const char*>(b), 8);
-}
-uint32_t GetU32(const std::string& s, size_t pos) {
-  return storage::LoadBigEndian<uint32_t>(reinterpret_cast<const uint8_t*>(s.data()) + pos);
-}
-uint64_t GetU64(const std::string& s, size_t pos) {
-  return storage::LoadBigEndian<uint64_t>(reinterpret_cast<const uint8_t*>(s.data()) + pos);
-}
-
 absl::Status Corrupt(const std::string& what) {
   return absl::DataLossError(absl::StrFormat("raft state file: %s", what));
 }
@@ -40,19 +23,19 @@ absl::Status Corrupt(const std::string& what) {
 
 std::string EncodeRaftState(const RaftState& s) {
   std::string out;
-  PutU32(out, kMagic);
-  PutU32(out, kVersion);
-  PutU64(out, s.hard_state.term.value());
-  PutU64(out, s.hard_state.vote.value());
-  PutU64(out, s.hard_state.commit.value());
-  PutU64(out, s.snapshot_index.value());
-  PutU64(out, s.snapshot_term.value());
-  PutU64(out, static_cast<uint64_t>(s.snapshot_next_offset.value()));
-  PutU32(out, static_cast<uint32_t>(s.conf_state.voters.size()));
-  PutU32(out, static_cast<uint32_t>(s.conf_state.learners.size()));
-  for (raft::NodeId id : s.conf_state.voters) PutU64(out, id.value());
-  for (raft::NodeId id : s.conf_state.learners) PutU64(out, id.value());
-  PutU32(out, storage::Crc32c(out.data(), out.size()));
+  storage::AppendBigEndian<uint32_t>(out, kMagic);
+  storage::AppendBigEndian<uint32_t>(out, kVersion);
+  storage::AppendBigEndian<uint64_t>(out, s.hard_state.term.value());
+  storage::AppendBigEndian<uint64_t>(out, s.hard_state.vote.value());
+  storage::AppendBigEndian<uint64_t>(out, s.hard_state.commit.value());
+  storage::AppendBigEndian<uint64_t>(out, s.snapshot_index.value());
+  storage::AppendBigEndian<uint64_t>(out, s.snapshot_term.value());
+  storage::AppendBigEndian<uint64_t>(out, static_cast<uint64_t>(s.snapshot_next_offset.value()));
+  storage::AppendBigEndian<uint32_t>(out, static_cast<uint32_t>(s.conf_state.voters.size()));
+  storage::AppendBigEndian<uint32_t>(out, static_cast<uint32_t>(s.conf_state.learners.size()));
+  for (raft::NodeId id : s.conf_state.voters) storage::AppendBigEndian<uint64_t>(out, id.value());
+  for (raft::NodeId id : s.conf_state.learners) storage::AppendBigEndian<uint64_t>(out, id.value());
+  storage::AppendBigEndian<uint32_t>(out, storage::Crc32c(out.data(), out.size()));
   return out;
 }
 
@@ -60,34 +43,37 @@ absl::StatusOr<RaftState> DecodeRaftState(const std::string& bytes) {
   if (bytes.size() < kFixedSize + 4) {
     return Corrupt(absl::StrFormat("too short (%d bytes)", bytes.size()));
   }
-  if (GetU32(bytes, 0) != kMagic) return Corrupt("bad magic");
-  if (GetU32(bytes, 4) != kVersion) {
-    return Corrupt(absl::StrFormat("unknown version %d", GetU32(bytes, 4)));
+  if (storage::LoadBigEndianAt<uint32_t>(bytes, 0) != kMagic) return Corrupt("bad magic");
+  if (storage::LoadBigEndianAt<uint32_t>(bytes, 4) != kVersion) {
+    return Corrupt(
+        absl::StrFormat("unknown version %d", storage::LoadBigEndianAt<uint32_t>(bytes, 4)));
   }
-  const uint64_t voters = GetU32(bytes, 56);
-  const uint64_t learners = GetU32(bytes, 60);
+  const uint64_t voters = storage::LoadBigEndianAt<uint32_t>(bytes, 56);
+  const uint64_t learners = storage::LoadBigEndianAt<uint32_t>(bytes, 60);
   if (voters + learners > kMaxIds || bytes.size() != kFixedSize + 8 * (voters + learners) + 4) {
     return Corrupt(absl::StrFormat("size %d does not match %d voters + %d learners", bytes.size(),
                                    voters, learners));
   }
   const size_t crc_pos = bytes.size() - 4;
-  if (storage::Crc32c(bytes.data(), crc_pos) != GetU32(bytes, crc_pos)) {
+  if (storage::Crc32c(bytes.data(), crc_pos) !=
+      storage::LoadBigEndianAt<uint32_t>(bytes, crc_pos)) {
     return Corrupt("CRC mismatch");
   }
   RaftState s;
-  s.hard_state.term = raft::Term(GetU64(bytes, 8));
-  s.hard_state.vote = raft::NodeId(GetU64(bytes, 16));
-  s.hard_state.commit = raft::LogIndex(GetU64(bytes, 24));
-  s.snapshot_index = raft::LogIndex(GetU64(bytes, 32));
-  s.snapshot_term = raft::Term(GetU64(bytes, 40));
-  s.snapshot_next_offset = storage::Offset(static_cast<int64_t>(GetU64(bytes, 48)));
+  s.hard_state.term = raft::Term(storage::LoadBigEndianAt<uint64_t>(bytes, 8));
+  s.hard_state.vote = raft::NodeId(storage::LoadBigEndianAt<uint64_t>(bytes, 16));
+  s.hard_state.commit = raft::LogIndex(storage::LoadBigEndianAt<uint64_t>(bytes, 24));
+  s.snapshot_index = raft::LogIndex(storage::LoadBigEndianAt<uint64_t>(bytes, 32));
+  s.snapshot_term = raft::Term(storage::LoadBigEndianAt<uint64_t>(bytes, 40));
+  s.snapshot_next_offset =
+      storage::Offset(static_cast<int64_t>(storage::LoadBigEndianAt<uint64_t>(bytes, 48)));
   if (s.snapshot_next_offset.value() < 0) return Corrupt("negative snapshot offset");
   size_t pos = kFixedSize;
   for (uint64_t i = 0; i < voters; ++i, pos += 8) {
-    s.conf_state.voters.push_back(raft::NodeId(GetU64(bytes, pos)));
+    s.conf_state.voters.push_back(raft::NodeId(storage::LoadBigEndianAt<uint64_t>(bytes, pos)));
   }
   for (uint64_t i = 0; i < learners; ++i, pos += 8) {
-    s.conf_state.learners.push_back(raft::NodeId(GetU64(bytes, pos)));
+    s.conf_state.learners.push_back(raft::NodeId(storage::LoadBigEndianAt<uint64_t>(bytes, pos)));
   }
   return s;
 }

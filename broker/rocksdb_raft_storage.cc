@@ -29,23 +29,6 @@ constexpr char kSnapshotKey[] = "snapshot";
 constexpr size_t kCrcSize = 4;
 constexpr size_t kMaxMembers = 1 << 16;  // Sanity bound on a ConfState's size.
 
-void PutU32(std::string& out, uint32_t v) {
-  uint8_t b[4];
-  storage::StoreBigEndian<uint32_t>(b, v);
-  out.append(reinterpret_cast<const char*>(b), 4);
-}
-void PutU64(std::string& out, uint64_t v) {
-  uint8_t b[8];
-  storage::StoreBigEndian<uint64_t>(b, v);
-  out.append(reinterpret_cast<const char*>(b), 8);
-}
-uint32_t GetU32(absl::string_view s, size_t pos) {
-  return storage::LoadBigEndian<uint32_t>(reinterpret_cast<const uint8_t*>(s.data()) + pos);
-}
-uint64_t GetU64(absl::string_view s, size_t pos) {
-  return storage::LoadBigEndian<uint64_t>(reinterpret_cast<const uint8_t*>(s.data()) + pos);
-}
-
 absl::string_view View(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
 
 uint32_t SealCrc(absl::string_view key, absl::string_view payload) {
@@ -56,7 +39,7 @@ uint32_t SealCrc(absl::string_view key, absl::string_view payload) {
 // payload | crc32c(key | payload).
 std::string Seal(absl::string_view key, std::string payload) {
   const uint32_t crc = SealCrc(key, payload);
-  PutU32(payload, crc);
+  storage::AppendBigEndian<uint32_t>(payload, crc);
   return payload;
 }
 
@@ -64,7 +47,7 @@ std::string Seal(absl::string_view key, std::string payload) {
 std::string DescribeKey(absl::string_view family, absl::string_view key) {
   if (family == RocksDbRaftStorage::kLogFamily && key.size() == 8) {
     return absl::StrFormat("%s key %s (index %d)", family, absl::BytesToHexString(key),
-                           GetU64(key, 0));
+                           storage::LoadBigEndianAt<uint64_t>(key, 0));
   }
   if (family == RocksDbRaftStorage::kLogFamily) {
     return absl::StrFormat("%s key %s", family, absl::BytesToHexString(key));
@@ -84,7 +67,7 @@ absl::StatusOr<absl::string_view> Unseal(absl::string_view family, absl::string_
     return Corrupt(family, key, absl::StrFormat("value of %d bytes is too short", value.size()));
   }
   const absl::string_view payload = value.substr(0, value.size() - kCrcSize);
-  const uint32_t stored = GetU32(value, payload.size());
+  const uint32_t stored = storage::LoadBigEndianAt<uint32_t>(value, payload.size());
   const uint32_t actual = SealCrc(key, payload);
   if (stored != actual) {
     return Corrupt(
@@ -97,7 +80,7 @@ absl::StatusOr<absl::string_view> Unseal(absl::string_view family, absl::string_
 std::string EncodeEntryValue(const std::string& key, const raft::Entry& e) {
   std::string v;
   v.reserve(8 + 1 + e.data.size() + kCrcSize);
-  PutU64(v, e.term.value());
+  storage::AppendBigEndian<uint64_t>(v, e.term.value());
   v.push_back(static_cast<char>(e.type));
   v.append(e.data);
   return Seal(key, std::move(v));
@@ -118,7 +101,7 @@ absl::StatusOr<raft::Entry> DecodeEntryValue(LogIndex index, absl::string_view k
   }
   raft::Entry e;
   e.index = index;
-  e.term = Term(GetU64(*p, 0));
+  e.term = Term(storage::LoadBigEndianAt<uint64_t>(*p, 0));
   e.type = static_cast<raft::EntryType>(type);
   const absl::string_view data = p->substr(9);
   e.data.assign(data.data(), data.size());
@@ -127,15 +110,15 @@ absl::StatusOr<raft::Entry> DecodeEntryValue(LogIndex index, absl::string_view k
 
 std::string EncodeVersion(uint32_t version) {
   std::string v;
-  PutU32(v, version);
+  storage::AppendBigEndian<uint32_t>(v, version);
   return Seal(kVersionKey, std::move(v));
 }
 
 std::string EncodeHardState(const raft::HardState& hs) {
   std::string v;
-  PutU64(v, hs.term.value());
-  PutU64(v, hs.vote.value());
-  PutU64(v, hs.commit.value());
+  storage::AppendBigEndian<uint64_t>(v, hs.term.value());
+  storage::AppendBigEndian<uint64_t>(v, hs.vote.value());
+  storage::AppendBigEndian<uint64_t>(v, hs.commit.value());
   return Seal(kHardStateKey, std::move(v));
 }
 
@@ -148,20 +131,20 @@ absl::StatusOr<raft::HardState> DecodeHardState(absl::string_view value) {
                    absl::StrFormat("%d bytes, want 24", p->size()));
   }
   raft::HardState hs;
-  hs.term = Term(GetU64(*p, 0));
-  hs.vote = raft::NodeId(GetU64(*p, 8));
-  hs.commit = LogIndex(GetU64(*p, 16));
+  hs.term = Term(storage::LoadBigEndianAt<uint64_t>(*p, 0));
+  hs.vote = raft::NodeId(storage::LoadBigEndianAt<uint64_t>(*p, 8));
+  hs.commit = LogIndex(storage::LoadBigEndianAt<uint64_t>(*p, 16));
   return hs;
 }
 
 std::string EncodeSnapshotMetadata(const raft::SnapshotMetadata& m) {
   std::string v;
-  PutU64(v, m.index.value());
-  PutU64(v, m.term.value());
-  PutU32(v, static_cast<uint32_t>(m.conf_state.voters.size()));
-  PutU32(v, static_cast<uint32_t>(m.conf_state.learners.size()));
-  for (raft::NodeId id : m.conf_state.voters) PutU64(v, id.value());
-  for (raft::NodeId id : m.conf_state.learners) PutU64(v, id.value());
+  storage::AppendBigEndian<uint64_t>(v, m.index.value());
+  storage::AppendBigEndian<uint64_t>(v, m.term.value());
+  storage::AppendBigEndian<uint32_t>(v, static_cast<uint32_t>(m.conf_state.voters.size()));
+  storage::AppendBigEndian<uint32_t>(v, static_cast<uint32_t>(m.conf_state.learners.size()));
+  for (raft::NodeId id : m.conf_state.voters) storage::AppendBigEndian<uint64_t>(v, id.value());
+  for (raft::NodeId id : m.conf_state.learners) storage::AppendBigEndian<uint64_t>(v, id.value());
   return Seal(kSnapshotKey, std::move(v));
 }
 
@@ -172,22 +155,22 @@ absl::StatusOr<raft::SnapshotMetadata> DecodeSnapshotMetadata(absl::string_view 
   if (p->size() < 24) {
     return Corrupt(family, kSnapshotKey, absl::StrFormat("%d bytes is too short", p->size()));
   }
-  const uint64_t voters = GetU32(*p, 16);
-  const uint64_t learners = GetU32(*p, 20);
+  const uint64_t voters = storage::LoadBigEndianAt<uint32_t>(*p, 16);
+  const uint64_t learners = storage::LoadBigEndianAt<uint32_t>(*p, 20);
   if (voters + learners > kMaxMembers || p->size() != 24 + 8 * (voters + learners)) {
     return Corrupt(family, kSnapshotKey,
                    absl::StrFormat("%d voters and %d learners do not fit %d bytes", voters,
                                    learners, p->size()));
   }
   raft::SnapshotMetadata m;
-  m.index = LogIndex(GetU64(*p, 0));
-  m.term = Term(GetU64(*p, 8));
+  m.index = LogIndex(storage::LoadBigEndianAt<uint64_t>(*p, 0));
+  m.term = Term(storage::LoadBigEndianAt<uint64_t>(*p, 8));
   size_t pos = 24;
   for (uint64_t i = 0; i < voters; ++i, pos += 8) {
-    m.conf_state.voters.push_back(raft::NodeId(GetU64(*p, pos)));
+    m.conf_state.voters.push_back(raft::NodeId(storage::LoadBigEndianAt<uint64_t>(*p, pos)));
   }
   for (uint64_t i = 0; i < learners; ++i, pos += 8) {
-    m.conf_state.learners.push_back(raft::NodeId(GetU64(*p, pos)));
+    m.conf_state.learners.push_back(raft::NodeId(storage::LoadBigEndianAt<uint64_t>(*p, pos)));
   }
   return m;
 }
@@ -248,7 +231,7 @@ bool HasAnyKey(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, absl::string_vi
 
 std::string RocksDbRaftStorage::LogKey(LogIndex index) {
   std::string k;
-  PutU64(k, index.value());
+  storage::AppendBigEndian<uint64_t>(k, index.value());
   return k;
 }
 
@@ -359,7 +342,7 @@ absl::Status RocksDbRaftStorage::Load(const raft::ConfState& initial_conf_state)
   absl::StatusOr<absl::string_view> version = Unseal(kMetaFamily, kVersionKey, value);
   if (!version.ok()) return version.status();
   if (version->size() != 4) return Corrupt(kMetaFamily, kVersionKey, "want 4 bytes");
-  if (const uint32_t v = GetU32(*version, 0); v != kFormatVersion) {
+  if (const uint32_t v = storage::LoadBigEndianAt<uint32_t>(*version, 0); v != kFormatVersion) {
     return absl::FailedPreconditionError(
         absl::StrFormat("metastore %s: unsupported format version %d (this build reads %d)", dir_,
                         v, kFormatVersion));
@@ -384,16 +367,16 @@ absl::Status RocksDbRaftStorage::Load(const raft::ConfState& initial_conf_state)
   if (it->Valid()) {
     const absl::string_view k = View(it->key());
     if (k.size() != 8) return Corrupt(kLogFamily, k, "key is not 8 bytes");
-    if (LogIndex(GetU64(k, 0)) != first) {
+    if (LogIndex(storage::LoadBigEndianAt<uint64_t>(k, 0)) != first) {
       return absl::DataLossError(absl::StrFormat(
           "metastore %s: the log starts at index %d but the snapshot covers up to %d", dir_,
-          GetU64(k, 0), snap->index.value()));
+          storage::LoadBigEndianAt<uint64_t>(k, 0), snap->index.value()));
     }
     it->SeekToLast();
     if (!it->Valid()) return FromRocks(it->status(), dir_, "seek to the last log entry");
     const absl::string_view lk = View(it->key());
     if (lk.size() != 8) return Corrupt(kLogFamily, lk, "key is not 8 bytes");
-    last = LogIndex(GetU64(lk, 0));
+    last = LogIndex(storage::LoadBigEndianAt<uint64_t>(lk, 0));
   }
   if (!it->status().ok()) return FromRocks(it->status(), dir_, "scan the log");
   absl::MutexLock l(&mu_);
