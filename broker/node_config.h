@@ -45,7 +45,7 @@ struct NodeConfig {
   FsyncPolicy fsync = FsyncPolicy::kAlways;  // kNever: tests and benchmarks only.
   int sync_threads = 8;                      // parallel fsync workers
   SyncMode sync_mode = SyncMode::kJournal;
-  std::string metrics_address;               // empty = no metrics endpoint
+  std::string metrics_address;  // empty = no metrics endpoint
   std::string log_level = "info";
 };
 

@@ -38,8 +38,8 @@ class SyncPool {
   std::condition_variable work_cv_;
   std::condition_variable done_cv_;
   std::vector<std::function<void()>>* jobs_ = nullptr;  // current round
-  size_t next_ = 0;       // next job to take
-  size_t finished_ = 0;   // jobs finished this round
+  size_t next_ = 0;                                     // next job to take
+  size_t finished_ = 0;                                 // jobs finished this round
   uint64_t round_ = 0;
   bool stop_ = false;
   std::vector<std::thread> workers_;
