@@ -823,6 +823,10 @@ absl::StatusOr<std::vector<mdpb::CommittedOffset>> MetadataStateMachine::GetComm
   return ScanRecords<mdpb::CommittedOffset>(db_, cf_, OffsetGroupPrefix(group));
 }
 
+absl::StatusOr<mdpb::Counters> MetadataStateMachine::GetCounters() const {
+  return LoadCounters(db_, cf_);
+}
+
 absl::StatusOr<std::map<uint64_t, int64_t>> MetadataStateMachine::ReplicaCountsByBroker() const {
   // One RocksDB snapshot for both scans.
   const rocksdb::Snapshot* snap = db_->GetSnapshot();

@@ -126,6 +126,10 @@ class MetadataStateMachine {
   // The group's committed offsets by (topic, partition); empty if none.
   absl::StatusOr<std::vector<mdpb::CommittedOffset>> GetCommittedOffsets(
       absl::string_view group) const;
+  // The allocation counters. Group ids below next_partition_group_id were
+  // allocated by an applied command: such a group that no topic names any
+  // more belonged to a deleted topic (or removed partitions).
+  absl::StatusOr<mdpb::Counters> GetCounters() const;
   // Replicas hosted per registered broker over all topics (0 for a broker
   // with none): the `existing` input of AssignReplicas.
   absl::StatusOr<std::map<uint64_t, int64_t>> ReplicaCountsByBroker() const;

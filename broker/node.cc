@@ -62,12 +62,13 @@ raft::Config Node::RaftConfig(raft::LogIndex applied) const {
 absl::StatusOr<Node::OpenedStorage> Node::OpenStorage(GroupId group, const raft::ConfState& conf) {
   OpenedStorage out;
   if (group == kMetadataGroup) {
-    if (!options_.open_metadata_storage) {
+    if (!options_.open_metadata) {
       return absl::FailedPreconditionError("this node hosts no metadata group");
     }
-    absl::StatusOr<std::unique_ptr<GroupStorage>> s = options_.open_metadata_storage(conf);
+    absl::StatusOr<MetadataHost> s = options_.open_metadata(conf);
     if (!s.ok()) return s.status();
-    out.storage = *std::move(s);
+    out.storage = std::move(s->storage);
+    out.state_machine = std::move(s->state_machine);
     return out;
   }
   std::error_code ec;
@@ -90,13 +91,28 @@ absl::StatusOr<Node::OpenedStorage> Node::OpenStorage(GroupId group, const raft:
 absl::StatusOr<std::shared_ptr<RaftGroup>> Node::MakeGroup(GroupId group, OpenedStorage opened) {
   absl::StatusOr<raft::InitialState> init = opened.storage->GetInitialState();
   if (!init.ok()) return init.status();
-  raft::Config config = RaftConfig(init->hard_state.commit);
+  // Entries up to the durable commit are applied, except where a state
+  // machine kept its own (possibly older, never newer than its snapshot)
+  // applied index: the core re-delivers what it is missing.
+  raft::LogIndex applied = init->hard_state.commit;
+  if (opened.state_machine != nullptr) {
+    const raft::LogIndex sm_applied = opened.state_machine->applied_index();
+    const raft::LogIndex snapshot_index = opened.storage->FirstIndex() - 1;
+    if (sm_applied < snapshot_index) {
+      return absl::DataLossError(absl::StrFormat(
+          "group %d: state machine applied index %d is behind the log's snapshot index %d (the "
+          "entries between are gone)",
+          group, sm_applied.value(), snapshot_index.value()));
+    }
+    applied = std::min(applied, sm_applied);
+  }
+  raft::Config config = RaftConfig(applied);
   config.seed = seed_ + group * 0x9E3779B97F4A7C15ull;
   absl::StatusOr<std::unique_ptr<raft::RawNode>> node =
       raft::RawNode::Create(config, opened.storage.get());
   if (!node.ok()) return node.status();
   return std::make_shared<RaftGroup>(group, std::move(opened.storage), opened.partition,
-                                     *std::move(node));
+                                     *std::move(node), std::move(opened.state_machine));
 }
 
 absl::StatusOr<std::shared_ptr<RaftGroup>> Node::OpenGroup(GroupId group,
@@ -151,7 +167,7 @@ absl::Status Node::ReplayJournal(std::map<GroupId, OpenedStorage>& opened) {
 
 absl::Status Node::OpenExistingGroups() {
   std::map<GroupId, OpenedStorage> opened;
-  if (options_.open_metadata_storage) {
+  if (options_.open_metadata) {
     absl::StatusOr<OpenedStorage> s = OpenStorage(kMetadataGroup, options_.metadata_voters);
     if (!s.ok()) return s.status();
     opened[kMetadataGroup] = *std::move(s);
@@ -301,6 +317,14 @@ void Node::PeerUnreachable(raft::NodeId peer) {
   if (stopping_) return;
   inbox_.unreachable.push_back(peer);
   cv_.notify_one();
+}
+
+std::vector<GroupId> Node::GroupIds() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<GroupId> ids;
+  ids.reserve(groups_.size());
+  for (const auto& [id, g] : groups_) ids.push_back(id);
+  return ids;
 }
 
 std::shared_ptr<RaftGroup> Node::FindGroup(GroupId group) const {
@@ -801,15 +825,28 @@ void Node::Propose(GroupId group, std::vector<std::string> entries, ProposeCallb
     }
     it->second->Propose(std::move(entries), std::move(done), timeout);
   };
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (!stopping_ && started_) {
-      inbox_.tasks.push_back(std::move(task));
-      cv_.notify_one();
+  if (!EnqueueTask(std::move(task))) done(absl::UnavailableError("node is shutting down"));
+}
+
+void Node::ReadIndex(GroupId group, ReadIndexCallback done, std::chrono::milliseconds timeout) {
+  auto task = [this, group, done, timeout]() mutable {
+    auto it = groups_.find(group);
+    if (it == groups_.end()) {
+      done(absl::NotFoundError(
+          absl::StrFormat("group %d is not hosted on node %d", group, options_.id.value())));
       return;
     }
-  }
-  done(absl::UnavailableError("node is shutting down"));
+    it->second->ReadIndex(std::move(done), timeout);
+  };
+  if (!EnqueueTask(std::move(task))) done(absl::UnavailableError("node is shutting down"));
+}
+
+bool Node::EnqueueTask(std::function<void()> task) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (stopping_ || !started_) return false;
+  inbox_.tasks.push_back(std::move(task));
+  cv_.notify_one();
+  return true;
 }
 
 }  // namespace raftlog::broker

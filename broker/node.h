@@ -43,6 +43,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "broker/group_state_machine.h"
 #include "broker/node_journal.h"
 #include "broker/raft_group.h"
 #include "broker/sync_pool.h"
@@ -69,6 +70,12 @@ namespace raftlog::broker {
 // The metadata group (RocksDB) always syncs its own WAL.
 enum class SyncMode { kJournal, kPerGroup, kSyncfs };
 
+// The metadata group's storage and the state machine applied on it.
+struct MetadataHost {
+  std::unique_ptr<GroupStorage> storage;
+  std::unique_ptr<GroupStateMachine> state_machine;
+};
+
 struct NodeOptions {
   raft::NodeId id;
   // Partition groups live in <data_dir>/groups/<20-digit group id>/.
@@ -89,10 +96,9 @@ struct NodeOptions {
   // How messages leave this node (the Transport, or an in-process router in
   // tests). Called on the loop thread; must not block.
   std::function<void(raft::NodeId to, std::vector<GroupMessage> messages)> send;
-  // Optional: how the metadata group's storage is opened (RocksDB); unset =
-  // the node hosts no metadata group.
-  std::function<absl::StatusOr<std::unique_ptr<GroupStorage>>(const raft::ConfState& initial)>
-      open_metadata_storage;
+  // Optional: how the metadata group's storage (RocksDB) and state machine
+  // (may be null) are opened; unset = the node hosts no metadata group.
+  std::function<absl::StatusOr<MetadataHost>(const raft::ConfState& initial)> open_metadata;
   raft::ConfState metadata_voters;
   // Upper bound of Readys handled per round, to keep rounds short.
   int max_readys_per_round = 4096;
@@ -170,9 +176,18 @@ class Node : public TransportSink {
   // `timeout`.
   void Propose(GroupId group, std::vector<std::string> entries, ProposeCallback done,
                std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Linearizable read barrier [6.4] (async, any thread): `done` runs on the
+  // loop thread with the confirmed read index once this replica has applied
+  // it, so a local read of the group's state then sees every write
+  // acknowledged before the call. Unavailable if no leader is known or the
+  // node stops; DeadlineExceeded after `timeout` (safe to retry).
+  void ReadIndex(GroupId group, ReadIndexCallback done,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   // A hosted group for readers on other threads (null if absent).
   std::shared_ptr<RaftGroup> FindGroup(GroupId group) const;
+  // The ids of every hosted group (the metadata group's too), ascending.
+  std::vector<GroupId> GroupIds() const;
   raft::NodeId id() const { return options_.id; }
 
  private:
@@ -188,11 +203,14 @@ class Node : public TransportSink {
   };
 
   void Loop();
+  // Queues `task` for the loop thread; false once the node is stopping.
+  bool EnqueueTask(std::function<void()> task);
   // Runs `task` on the loop thread and waits for it.
   absl::Status RunOnLoop(std::function<void()> task);
   struct OpenedStorage {
     std::unique_ptr<GroupStorage> storage;
     PartitionRaftStorage* partition = nullptr;  // same object; null for metadata
+    std::unique_ptr<GroupStateMachine> state_machine;
   };
   absl::StatusOr<OpenedStorage> OpenStorage(GroupId group, const raft::ConfState& conf);
   absl::StatusOr<std::shared_ptr<RaftGroup>> MakeGroup(GroupId group, OpenedStorage opened);

@@ -4,14 +4,21 @@
 #include <span>
 #include <utility>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "storage/record_batch_reader.h"
 
 namespace raftlog::broker {
 
 RaftGroup::RaftGroup(GroupId id, std::unique_ptr<GroupStorage> storage,
-                     PartitionRaftStorage* partition, std::unique_ptr<raft::RawNode> node)
-    : id_(id), storage_(std::move(storage)), partition_(partition), node_(std::move(node)) {
+                     PartitionRaftStorage* partition, std::unique_ptr<raft::RawNode> node,
+                     std::unique_ptr<GroupStateMachine> state_machine)
+    : id_(id),
+      storage_(std::move(storage)),
+      partition_(partition),
+      node_(std::move(node)),
+      state_machine_(std::move(state_machine)) {
   applied_ = node_->Status().applied;
   if (partition_ != nullptr) {
     if (absl::StatusOr<storage::Offset> hw = partition_->NextOffsetAfter(applied_); hw.ok()) {
@@ -55,12 +62,43 @@ void RaftGroup::Propose(std::vector<std::string> entries, ProposeCallback done,
                            std::chrono::steady_clock::now() + timeout};
 }
 
+void RaftGroup::ReadIndex(ReadIndexCallback done, std::chrono::milliseconds timeout) {
+  if (!failure_.ok()) {
+    done(absl::UnavailableError(absl::StrFormat("group %d failed: %s", id_, failure_.message())));
+    return;
+  }
+  const uint64_t id = next_read_++;
+  if (absl::Status s = node_->ReadIndex(absl::StrCat(id)); !s.ok()) {
+    done(absl::UnavailableError(
+        absl::StrFormat("group %d: no leader to confirm a read (%s)", id_, s.message())));
+    return;
+  }
+  reads_[id] = PendingRead{std::move(done), std::chrono::steady_clock::now() + timeout, {}};
+}
+
 absl::Status RaftGroup::Apply(const raft::Ready& rd) {
-  if (rd.snapshot && !rd.snapshot->IsEmpty()) applied_ = rd.snapshot->metadata.index;
+  if (rd.snapshot && !rd.snapshot->IsEmpty()) {
+    applied_ = rd.snapshot->metadata.index;
+    if (state_machine_ != nullptr) state_machine_->NotifyRestored(applied_);
+  }
   for (const raft::Entry& e : rd.committed_entries) {
+    if (state_machine_ != nullptr) {
+      absl::StatusOr<std::any> outcome = state_machine_->ApplyEntry(e);
+      if (!outcome.ok()) return outcome.status();
+      if (!pending_.empty() && e.index >= pending_.begin()->second.first) {
+        outcomes_[e.index] = *std::move(outcome);
+      }
+    }
     applied_ = e.index;
     ResolveUpTo(e);
   }
+  for (const raft::ReadState& rs : rd.read_states) {
+    uint64_t id = 0;
+    if (!absl::SimpleAtoi(rs.request_ctx, &id)) continue;
+    auto it = reads_.find(id);
+    if (it != reads_.end()) it->second.index = rs.index;
+  }
+  if (!reads_.empty()) AnswerReads();
   if (partition_ != nullptr && (!rd.committed_entries.empty() || rd.snapshot)) {
     absl::StatusOr<storage::Offset> hw = partition_->NextOffsetAfter(applied_);
     if (!hw.ok()) return hw.status();
@@ -86,13 +124,30 @@ void RaftGroup::ResolveUpTo(const raft::Entry& applied_entry) {
       p.done(ResultFor(p.first, last));
     }
   }
+  outcomes_.erase(outcomes_.begin(), outcomes_.upper_bound(applied_entry.index));
 }
 
-absl::StatusOr<ProposeResult> RaftGroup::ResultFor(raft::LogIndex first,
-                                                   raft::LogIndex last) const {
+void RaftGroup::AnswerReads() {
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (!it->second.index || *it->second.index > applied_) {
+      ++it;
+      continue;
+    }
+    ReadIndexCallback done = std::move(it->second.done);
+    const raft::LogIndex index = *it->second.index;
+    it = reads_.erase(it);
+    done(index);
+  }
+}
+
+absl::StatusOr<ProposeResult> RaftGroup::ResultFor(raft::LogIndex first, raft::LogIndex last) {
   ProposeResult r;
   for (raft::LogIndex i = first; i <= last; ++i) {
     r.indexes.push_back(i);
+    if (state_machine_ != nullptr) {
+      auto it = outcomes_.find(i);
+      r.outcomes.push_back(it == outcomes_.end() ? std::any() : std::move(it->second));
+    }
     if (partition_ == nullptr) {
       r.base_offsets.push_back(-1);
       continue;
@@ -107,7 +162,11 @@ absl::StatusOr<ProposeResult> RaftGroup::ResultFor(raft::LogIndex first,
 void RaftGroup::FailPending(const absl::Status& why) {
   std::map<raft::LogIndex, Pending> pending;
   pending.swap(pending_);
+  outcomes_.clear();
   for (auto& [index, p] : pending) p.done(why);
+  std::map<uint64_t, PendingRead> reads;
+  reads.swap(reads_);
+  for (auto& [id, r] : reads) r.done(why);
 }
 
 void RaftGroup::ExpirePending(std::chrono::steady_clock::time_point now) {
@@ -122,6 +181,16 @@ void RaftGroup::ExpirePending(std::chrono::steady_clock::time_point now) {
         absl::StrFormat("group %d: not committed in time; outcome unknown (leadership may have "
                         "changed)",
                         id_)));
+  }
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    ReadIndexCallback done = std::move(it->second.done);
+    it = reads_.erase(it);
+    done(absl::DeadlineExceededError(absl::StrFormat(
+        "group %d: read not confirmed in time (leadership lost or no quorum); retry", id_)));
   }
 }
 

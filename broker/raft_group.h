@@ -10,20 +10,26 @@
 // Invariants: pending_ is keyed by the last index of each proposal, ascending;
 // a proposal succeeds when its last entry is applied with the term it was
 // proposed in (Log Matching then covers its earlier entries) and fails when
-// an entry of another term is applied at that index.
+// an entry of another term is applied at that index. A read (ReadIndex) is
+// answered only once applied_ has reached its confirmed read index, so what
+// the caller then reads locally reflects every write acknowledged before the
+// read began.
 #pragma once
 
+#include <any>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "broker/group_state_machine.h"
 #include "broker/group_storage.h"
 #include "broker/partition_raft_storage.h"
 #include "broker/transport.h"
@@ -33,20 +39,27 @@ namespace raftlog::broker {
 
 inline constexpr GroupId kMetadataGroup = 0;
 
-// What a committed proposal reports: one (index, base offset) per entry;
-// base offsets are -1 for the metadata group.
+// What a committed proposal reports: one (index, base offset, outcome) per
+// entry; base offsets are -1 for groups that are not partitions, outcomes
+// are empty unless the group has a GroupStateMachine (the metadata group's
+// hold a broker::ApplyResult).
 struct ProposeResult {
   std::vector<raft::LogIndex> indexes;
   std::vector<int64_t> base_offsets;
+  std::vector<std::any> outcomes;
 };
 using ProposeCallback = std::function<void(absl::StatusOr<ProposeResult>)>;
+// A linearizable read barrier's answer: the read index, reached by applied.
+using ReadIndexCallback = std::function<void(absl::StatusOr<raft::LogIndex>)>;
 
 class RaftGroup {
  public:
   // `partition` is the same object as `storage` for partition groups and
-  // null for the metadata group.
+  // null for the metadata group; `state_machine` (may be null) is applied
+  // every committed entry and is destroyed before the storage.
   RaftGroup(GroupId id, std::unique_ptr<GroupStorage> storage, PartitionRaftStorage* partition,
-            std::unique_ptr<raft::RawNode> node);
+            std::unique_ptr<raft::RawNode> node,
+            std::unique_ptr<GroupStateMachine> state_machine = nullptr);
   ~RaftGroup();  // Fails pending proposals ("group stopped").
   RaftGroup(const RaftGroup&) = delete;
   RaftGroup& operator=(const RaftGroup&) = delete;
@@ -56,6 +69,7 @@ class RaftGroup {
   GroupStorage& storage() { return *storage_; }
   bool is_partition() const { return partition_ != nullptr; }
   PartitionRaftStorage* partition() { return partition_; }
+  GroupStateMachine* state_machine() { return state_machine_.get(); }
 
   // ---- loop thread ----
   // Proposes entries; `done` runs on the loop thread once all are committed
@@ -63,16 +77,23 @@ class RaftGroup {
   // outcome unknown).
   void Propose(std::vector<std::string> entries, ProposeCallback done,
                std::chrono::milliseconds timeout = std::chrono::seconds(30));
-  // Step 4 of the Ready contract for this group: resolves proposals, moves
-  // applied and the high watermark. Errors are storage errors (fatal).
+  // Asks for a linearizable read barrier [6.4]: `done` gets the read index
+  // once this replica has applied it, or Unavailable (no leader known) or
+  // DeadlineExceeded (leadership lost or the quorum unreachable: no answer
+  // within `timeout`; safe to retry).
+  void ReadIndex(ReadIndexCallback done, std::chrono::milliseconds timeout);
+  // Step 4 of the Ready contract for this group: applies committed entries
+  // to the state machine, resolves proposals and reads, moves applied and
+  // the high watermark. Errors are storage errors (fatal).
   absl::Status Apply(const raft::Ready& rd);
-  // Fails every pending proposal with `why` (group stopped or failed).
+  // Fails every pending proposal and read with `why` (group stopped or failed).
   void FailPending(const absl::Status& why);
   // Fails, with DEADLINE_EXCEEDED "outcome unknown", proposals older than
   // their timeout (e.g. a deposed leader cut off from the new one: its entry
-  // is neither committed nor overwritten while it stays cut off).
+  // is neither committed nor overwritten while it stays cut off), and reads
+  // older than theirs.
   void ExpirePending(std::chrono::steady_clock::time_point now);
-  bool has_pending() const { return !pending_.empty(); }
+  bool has_pending() const { return !pending_.empty() || !reads_.empty(); }
   // Refreshes the atomics below from the RawNode.
   void PublishStatus();
   // Marks the group failed (storage error): it takes no more work.
@@ -98,16 +119,29 @@ class RaftGroup {
     ProposeCallback done;
     std::chrono::steady_clock::time_point deadline;
   };
+  struct PendingRead {
+    ReadIndexCallback done;
+    std::chrono::steady_clock::time_point deadline;
+    std::optional<raft::LogIndex> index;  // set once the leader confirmed it
+  };
   // Resolves pending proposals whose last index is <= `index`, given the
   // term of the applied entry at each.
   void ResolveUpTo(const raft::Entry& applied_entry);
-  absl::StatusOr<ProposeResult> ResultFor(raft::LogIndex first, raft::LogIndex last) const;
+  absl::StatusOr<ProposeResult> ResultFor(raft::LogIndex first, raft::LogIndex last);
+  // Answers the reads whose confirmed index applied_ has reached.
+  void AnswerReads();
 
   const GroupId id_;
   std::unique_ptr<GroupStorage> storage_;
   PartitionRaftStorage* partition_;
   std::unique_ptr<raft::RawNode> node_;
+  std::unique_ptr<GroupStateMachine> state_machine_;
   std::map<raft::LogIndex, Pending> pending_;  // by last index
+  // State machine outcomes of applied entries a pending proposal covers,
+  // until it is resolved.
+  std::map<raft::LogIndex, std::any> outcomes_;
+  std::map<uint64_t, PendingRead> reads_;  // by request number (the read's context)
+  uint64_t next_read_ = 1;
   raft::LogIndex applied_;
   absl::Status failure_;
 

@@ -27,7 +27,7 @@
 #include "broker/node_admin_service.h"
 #include "broker/node_config.h"
 #include "broker/node_metrics.h"
-#include "broker/rocksdb_raft_storage.h"
+#include "broker/metadata_group.h"
 #include "broker/transport.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
@@ -116,13 +116,9 @@ int Run(int argc, char** argv) {
     transport->Send(to, std::move(msgs));
   };
   const std::string metadata_dir = (*data_dir)->MetadataDir();
-  options.open_metadata_storage =
-      [metadata_dir](
-          const raft::ConfState& initial) -> absl::StatusOr<std::unique_ptr<GroupStorage>> {
-    absl::StatusOr<std::unique_ptr<RocksDbRaftStorage>> s =
-        RocksDbRaftStorage::Open(metadata_dir, initial);
-    if (!s.ok()) return s.status();
-    return std::unique_ptr<GroupStorage>(*std::move(s));
+  MetadataStateMachine* metadata = nullptr;
+  options.open_metadata = [metadata_dir, &metadata](const raft::ConfState& initial) {
+    return OpenMetadataHost(metadata_dir, initial, /*on_applied=*/nullptr, &metadata);
   };
   for (const auto& [id, addr] : config->peers) options.metadata_voters.voters.push_back(id);
   if (options.metadata_voters.voters.empty()) options.metadata_voters.voters.push_back(config->id);
