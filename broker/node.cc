@@ -434,9 +434,14 @@ size_t Node::Round() {
       FailGroup(g, w.persisted);
       continue;
     }
+    g.NotifyAppended(w.ready);
+    const int64_t high_watermark = g.high_watermark();
     if (absl::Status s = g.Apply(w.ready); !s.ok()) {
       FailGroup(g, s);
       continue;
+    }
+    if (options_.on_high_watermark && g.high_watermark() != high_watermark) {
+      options_.on_high_watermark(g.id());
     }
     g.node().Advance(w.ready);
     if (w.ready.soft_state) {
@@ -816,14 +821,20 @@ NodeCounters Node::Counters() {
 
 void Node::Propose(GroupId group, std::vector<std::string> entries, ProposeCallback done,
                    std::chrono::milliseconds timeout) {
-  auto task = [this, group, entries = std::move(entries), done, timeout]() mutable {
+  Propose(group, std::move(entries), std::move(done), timeout, nullptr);
+}
+
+void Node::Propose(GroupId group, std::vector<std::string> entries, ProposeCallback done,
+                   std::chrono::milliseconds timeout, ProposeCallback appended) {
+  auto task = [this, group, entries = std::move(entries), done, timeout,
+               appended = std::move(appended)]() mutable {
     auto it = groups_.find(group);
     if (it == groups_.end()) {
       done(absl::NotFoundError(
           absl::StrFormat("group %d is not hosted on node %d", group, options_.id.value())));
       return;
     }
-    it->second->Propose(std::move(entries), std::move(done), timeout);
+    it->second->Propose(std::move(entries), std::move(done), timeout, std::move(appended));
   };
   if (!EnqueueTask(std::move(task))) done(absl::UnavailableError("node is shutting down"));
 }

@@ -100,6 +100,9 @@ struct NodeOptions {
   // (may be null) are opened; unset = the node hosts no metadata group.
   std::function<absl::StatusOr<MetadataHost>(const raft::ConfState& initial)> open_metadata;
   raft::ConfState metadata_voters;
+  // Optional: called on the loop thread when a partition group's high
+  // watermark advanced (wakes long-poll fetches). Must not block.
+  std::function<void(GroupId)> on_high_watermark;
   // Upper bound of Readys handled per round, to keep rounds short.
   int max_readys_per_round = 4096;
 };
@@ -176,6 +179,11 @@ class Node : public TransportSink {
   // `timeout`.
   void Propose(GroupId group, std::vector<std::string> entries, ProposeCallback done,
                std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // The same, and `appended` (acks=1) runs on the loop thread once the
+  // entries are durable in this leader's own log, before commit (with the
+  // result `done` would carry; not called if the proposal fails first).
+  void Propose(GroupId group, std::vector<std::string> entries, ProposeCallback done,
+               std::chrono::milliseconds timeout, ProposeCallback appended);
   // Linearizable read barrier [6.4] (async, any thread): `done` runs on the
   // loop thread with the confirmed read index once this replica has applied
   // it, so a local read of the group's state then sees every write

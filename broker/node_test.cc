@@ -167,6 +167,60 @@ TEST_F(NodeTest, AProposalThatCannotCommitTimesOutWithOutcomeUnknown) {
   c_.HealAll();
 }
 
+TEST_F(NodeTest, AppendedRunsOnceTheLeadersOwnWriteIsDurableBeforeCommit) {
+  c_.EnsureGroupEverywhere(1);
+  uint64_t leader = c_.WaitForLeader(1);
+  ASSERT_TRUE(c_.Propose(leader, 1, {MakeBatch(3, 1)}).ok());  // offsets 0..2
+  // Cut off from both followers: the entry is written locally, never committed.
+  for (uint64_t id = 1; id <= 3; ++id) {
+    if (id != leader) c_.Cut(leader, id);
+  }
+  auto appended = std::make_shared<std::promise<absl::StatusOr<ProposeResult>>>();
+  auto done = std::make_shared<std::promise<absl::StatusOr<ProposeResult>>>();
+  auto fa = appended->get_future();
+  auto fd = done->get_future();
+  c_.node(leader)->Propose(
+      1, {MakeBatch(2, 2)}, [done](auto r) { done->set_value(std::move(r)); }, 2s,
+      [appended](auto r) { appended->set_value(std::move(r)); });
+  ASSERT_EQ(fa.wait_for(10s), std::future_status::ready);
+  absl::StatusOr<ProposeResult> a = fa.get();
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_EQ(a->base_offsets.size(), 1u);
+  EXPECT_EQ(a->base_offsets[0], 3);
+  EXPECT_EQ(c_.node(leader)->FindGroup(1)->high_watermark(), 3);  // not committed
+  ASSERT_EQ(fd.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(fd.get().status().code(), absl::StatusCode::kDeadlineExceeded);
+  c_.HealAll();
+}
+
+TEST(NodeHooksTest, HighWatermarkHookFiresWhenAGroupsHighWatermarkAdvances) {
+  std::mutex mu;
+  std::map<uint64_t, std::set<GroupId>> advanced;  // node -> groups
+  LocalCluster c(3);                                // stopped before the two above go
+  c.Tweak([&](NodeOptions& o) {
+    const uint64_t id = o.id.value();
+    o.on_high_watermark = [&, id](GroupId g) {
+      std::lock_guard<std::mutex> l(mu);
+      advanced[id].insert(g);
+    };
+  });
+  for (uint64_t id = 1; id <= 3; ++id) c.Start(id);
+  c.EnsureGroupEverywhere(7);
+  c.EnsureGroupEverywhere(8);
+  const uint64_t leader = c.WaitForLeader(7);
+  ASSERT_TRUE(c.Propose(leader, 7, {MakeBatch(1, 1)}).ok());
+  // Every replica's high watermark moves once it learns the commit.
+  EXPECT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> l(mu);
+    for (uint64_t id = 1; id <= 3; ++id) {
+      if (!advanced[id].count(7)) return false;
+    }
+    return true;
+  }));
+  std::lock_guard<std::mutex> l(mu);
+  for (uint64_t id = 1; id <= 3; ++id) EXPECT_EQ(advanced[id].count(8), 0u) << id;
+}
+
 TEST_F(NodeTest, ShutdownHandsLeadershipAway) {
   for (GroupId g = 1; g <= 6; ++g) c_.EnsureGroupEverywhere(g);
   for (GroupId g = 1; g <= 6; ++g) ASSERT_NE(c_.WaitForLeader(g), 0u);

@@ -31,7 +31,7 @@ RaftGroup::RaftGroup(GroupId id, std::unique_ptr<GroupStorage> storage,
 RaftGroup::~RaftGroup() { FailPending(absl::UnavailableError("raft group stopped")); }
 
 void RaftGroup::Propose(std::vector<std::string> entries, ProposeCallback done,
-                        std::chrono::milliseconds timeout) {
+                        std::chrono::milliseconds timeout, ProposeCallback appended) {
   if (!failure_.ok()) {
     done(absl::UnavailableError(absl::StrFormat("group %d failed: %s", id_, failure_.message())));
     return;
@@ -59,7 +59,23 @@ void RaftGroup::Propose(std::vector<std::string> entries, ProposeCallback done,
   }
   const raft::LogIndex last = node_->last_index();
   pending_[last] = Pending{node_->term(), last - (n - 1), std::move(done),
-                           std::chrono::steady_clock::now() + timeout};
+                           std::chrono::steady_clock::now() + timeout, std::move(appended)};
+}
+
+void RaftGroup::NotifyAppended(const raft::Ready& rd) {
+  if (rd.entries.empty() || pending_.empty()) return;
+  const raft::LogIndex written = rd.entries.back().index;
+  for (auto it = pending_.begin(); it != pending_.end() && it->first <= written; ++it) {
+    Pending& p = it->second;
+    if (!p.appended) continue;
+    // Only our own entries: a proposal whose slot now holds another term's
+    // entry was lost, and its `done` reports that.
+    absl::StatusOr<raft::Term> term = storage_->TermAt(it->first);
+    if (!term.ok() || *term != p.term) continue;
+    ProposeCallback appended = std::move(p.appended);
+    p.appended = nullptr;
+    appended(ResultFor(p.first, it->first));
+  }
 }
 
 void RaftGroup::ReadIndex(ReadIndexCallback done, std::chrono::milliseconds timeout) {

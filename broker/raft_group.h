@@ -75,8 +75,15 @@ class RaftGroup {
   // Proposes entries; `done` runs on the loop thread once all are committed
   // (or the proposal is known to be lost, or after `timeout` with its
   // outcome unknown).
+  // `appended` (optional; acks=1) runs once the entries are durable in
+  // this leader's own log, with the same result `done` would carry, before
+  // they are known committed; it is not called if the proposal fails first.
   void Propose(std::vector<std::string> entries, ProposeCallback done,
-               std::chrono::milliseconds timeout = std::chrono::seconds(30));
+               std::chrono::milliseconds timeout = std::chrono::seconds(30),
+               ProposeCallback appended = nullptr);
+  // After a Ready's entries were made durable: runs the `appended`
+  // callbacks of the proposals they completed.
+  void NotifyAppended(const raft::Ready& rd);
   // Asks for a linearizable read barrier [6.4]: `done` gets the read index
   // once this replica has applied it, or Unavailable (no leader known) or
   // DeadlineExceeded (leadership lost or the quorum unreachable: no answer
@@ -118,6 +125,7 @@ class RaftGroup {
     raft::LogIndex first;
     ProposeCallback done;
     std::chrono::steady_clock::time_point deadline;
+    ProposeCallback appended;  // null once called (or never wanted)
   };
   struct PendingRead {
     ReadIndexCallback done;
