@@ -1,0 +1,167 @@
+// MetadataService: the raftlog.metadata.v1.MetadataService gRPC service
+// (proto/raftlog/metadata/v1/metadata_service.proto) of one raftlogd, and the
+// same operations as in-process C++ calls (the node's own registration and
+// heartbeat loop uses those).
+//
+// ROUTING: on the metadata group's leader an operation runs in the local
+// Controller (broker/controller.h). Elsewhere it is forwarded ONCE to the
+// leader's address (from the peer address map) over a gRPC stub per peer,
+// created lazily and reused, with the caller's deadline and the request
+// metadata "x-raftlog-forwarded: 1". A forwarded request never travels
+// further: if it reaches a non-leader (leadership moved) it is answered
+// UNAVAILABLE "not the metadata leader; leader is N at ADDR". No leader known
+// is UNAVAILABLE "metadata leader unknown (election in progress?)". When the
+// leader is known, the gRPC answer to an UNAVAILABLE carries its address in
+// the trailing metadata "raftlog-leader-address".
+//
+// A local attempt that finds leadership gone before proposing anything
+// (Controller's NotLeaderError) may still be forwarded once: nothing was
+// written, so no write can happen twice.
+//
+// THREADS: the gRPC methods run on gRPC's synchronous server threads and
+// block while the operation (or the forwarded call) runs, bounded by the
+// call's deadline (default and maximum 10 s unless configured). All methods
+// are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "broker/controller.h"
+#include "broker/metadata_state_machine.h"
+#include "broker/node.h"
+#include "raftlog/metadata/v1/metadata_service.grpc.pb.h"
+
+namespace raftlog::broker {
+
+// The request metadata key that marks a forwarded request.
+inline constexpr char kForwardedHeader[] = "x-raftlog-forwarded";
+// The trailing metadata key naming the metadata leader's address.
+inline constexpr char kLeaderAddressTrailer[] = "raftlog-leader-address";
+
+struct MetadataServiceOptions {
+  ControllerOptions controller;
+  // Every metadata voter's client address (host:port), this node's included;
+  // NodeConfig::peers.
+  std::map<raft::NodeId, std::string> peer_addresses;
+  // Deadline of a call that comes without one (and the cap of any deadline).
+  std::chrono::milliseconds default_timeout{10000};
+};
+
+// How one in-process call is made.
+struct MetadataCallOptions {
+  // Absolute deadline; the default (epoch) means now + default_timeout.
+  Deadline deadline{};
+  // The request was forwarded here by another node: never forward it again.
+  bool forwarded = false;
+};
+
+class MetadataService final : public mdpb::MetadataService::Service {
+ public:
+  // `node` must outlive the service. `state` is the node's metadata state
+  // machine (OpenMetadataHost's), or null until SetState() gives it (for a
+  // service registered with the gRPC server before Node::Start). Starts the
+  // controller's liveness thread; the destructor joins it.
+  MetadataService(Node* node, MetadataStateMachine* state, MetadataServiceOptions options);
+  ~MetadataService() override;
+
+  void SetState(MetadataStateMachine* state) { controller_.SetState(state); }
+  // Changes (or adds) a peer's address; tests that bind port 0 learn theirs late.
+  void SetPeerAddress(raft::NodeId id, std::string address);
+  Controller& controller() { return controller_; }
+
+  // ---- in-process API: local on the leader, else forwarded once ----
+  absl::StatusOr<mdpb::RegisterBrokerResponse> RegisterBroker(
+      const mdpb::RegisterBrokerRequest& req, const MetadataCallOptions& opts = {});
+  absl::StatusOr<mdpb::BrokerHeartbeatResponse> BrokerHeartbeat(
+      const mdpb::BrokerHeartbeatRequest& req, const MetadataCallOptions& opts = {});
+  absl::StatusOr<mdpb::ListBrokersResponse> ListBrokers(const mdpb::ListBrokersRequest& req,
+                                                        const MetadataCallOptions& opts = {});
+  absl::StatusOr<mdpb::CreateTopicResponse> CreateTopic(const mdpb::CreateTopicRequest& req,
+                                                        const MetadataCallOptions& opts = {});
+  absl::StatusOr<mdpb::DeleteTopicResponse> DeleteTopic(const mdpb::DeleteTopicRequest& req,
+                                                        const MetadataCallOptions& opts = {});
+  absl::StatusOr<mdpb::ListTopicsResponse> ListTopics(const mdpb::ListTopicsRequest& req,
+                                                      const MetadataCallOptions& opts = {});
+  absl::StatusOr<mdpb::DescribeTopicResponse> DescribeTopic(const mdpb::DescribeTopicRequest& req,
+                                                            const MetadataCallOptions& opts = {});
+  absl::StatusOr<mdpb::AlterTopicConfigResponse> AlterTopicConfig(
+      const mdpb::AlterTopicConfigRequest& req, const MetadataCallOptions& opts = {});
+  absl::StatusOr<mdpb::CreatePartitionsResponse> CreatePartitions(
+      const mdpb::CreatePartitionsRequest& req, const MetadataCallOptions& opts = {});
+  absl::StatusOr<mdpb::CommitOffsetsResponse> CommitOffsets(const mdpb::CommitOffsetsRequest& req,
+                                                            const MetadataCallOptions& opts = {});
+  absl::StatusOr<mdpb::FetchOffsetsResponse> FetchOffsets(const mdpb::FetchOffsetsRequest& req,
+                                                          const MetadataCallOptions& opts = {});
+  absl::StatusOr<mdpb::AllocateProducerIdsResponse> AllocateProducerIds(
+      const mdpb::AllocateProducerIdsRequest& req, const MetadataCallOptions& opts = {});
+
+  // ---- gRPC ----
+  grpc::Status RegisterBroker(grpc::ServerContext* ctx, const mdpb::RegisterBrokerRequest* req,
+                              mdpb::RegisterBrokerResponse* resp) override;
+  grpc::Status BrokerHeartbeat(grpc::ServerContext* ctx, const mdpb::BrokerHeartbeatRequest* req,
+                               mdpb::BrokerHeartbeatResponse* resp) override;
+  grpc::Status ListBrokers(grpc::ServerContext* ctx, const mdpb::ListBrokersRequest* req,
+                           mdpb::ListBrokersResponse* resp) override;
+  grpc::Status CreateTopic(grpc::ServerContext* ctx, const mdpb::CreateTopicRequest* req,
+                           mdpb::CreateTopicResponse* resp) override;
+  grpc::Status DeleteTopic(grpc::ServerContext* ctx, const mdpb::DeleteTopicRequest* req,
+                           mdpb::DeleteTopicResponse* resp) override;
+  grpc::Status ListTopics(grpc::ServerContext* ctx, const mdpb::ListTopicsRequest* req,
+                          mdpb::ListTopicsResponse* resp) override;
+  grpc::Status DescribeTopic(grpc::ServerContext* ctx, const mdpb::DescribeTopicRequest* req,
+                             mdpb::DescribeTopicResponse* resp) override;
+  grpc::Status AlterTopicConfig(grpc::ServerContext* ctx, const mdpb::AlterTopicConfigRequest* req,
+                                mdpb::AlterTopicConfigResponse* resp) override;
+  grpc::Status CreatePartitions(grpc::ServerContext* ctx, const mdpb::CreatePartitionsRequest* req,
+                                mdpb::CreatePartitionsResponse* resp) override;
+  grpc::Status CommitOffsets(grpc::ServerContext* ctx, const mdpb::CommitOffsetsRequest* req,
+                             mdpb::CommitOffsetsResponse* resp) override;
+  grpc::Status FetchOffsets(grpc::ServerContext* ctx, const mdpb::FetchOffsetsRequest* req,
+                            mdpb::FetchOffsetsResponse* resp) override;
+  grpc::Status AllocateProducerIds(grpc::ServerContext* ctx,
+                                   const mdpb::AllocateProducerIdsRequest* req,
+                                   mdpb::AllocateProducerIdsResponse* resp) override;
+
+ private:
+  using Stub = mdpb::MetadataService::Stub;
+  template <typename Req, typename Resp>
+  using LocalOp = absl::StatusOr<Resp> (Controller::*)(const Req&, Deadline);
+  template <typename Req, typename Resp>
+  using RemoteOp = grpc::Status (Stub::*)(grpc::ClientContext*, const Req&, Resp*);
+  template <typename Req, typename Resp>
+  using InProcessOp = absl::StatusOr<Resp> (MetadataService::*)(const Req&,
+                                                                const MetadataCallOptions&);
+
+  // Local-or-forward (see the file comment).
+  template <typename Req, typename Resp>
+  absl::StatusOr<Resp> Route(const Req& req, const MetadataCallOptions& opts,
+                             LocalOp<Req, Resp> local, RemoteOp<Req, Resp> remote);
+  // A gRPC method: deadline and forwarded mark from `ctx`, then Route.
+  template <typename Req, typename Resp>
+  grpc::Status Serve(grpc::ServerContext* ctx, const Req* req, Resp* resp,
+                     InProcessOp<Req, Resp> op);
+  Deadline EffectiveDeadline(Deadline requested) const;
+  std::string AddressOf(raft::NodeId id);
+  // The stub for `id`'s address (created on first use; replaced if the
+  // address changed). Null if the address is unknown.
+  std::shared_ptr<Stub> StubFor(raft::NodeId id, std::string* address);
+
+  Node* const node_;
+  const std::chrono::milliseconds default_timeout_;
+  std::mutex mu_;  // guards peer_addresses_ and stubs_
+  std::map<raft::NodeId, std::string> peer_addresses_;
+  struct PeerStub {
+    std::string address;
+    std::shared_ptr<Stub> stub;
+  };
+  std::map<raft::NodeId, PeerStub> stubs_;
+  Controller controller_;  // last: its thread stops before the rest goes
+};
+
+}  // namespace raftlog::broker
