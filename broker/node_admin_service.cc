@@ -123,6 +123,14 @@ grpc::ServerUnaryReactor* NodeAdminService::Propose(grpc::CallbackServerContext*
     reactor->Finish(Refuse());
     return reactor;
   }
+  if (req->group() == kMetadataGroup) {
+    // Metadata commands carry choices only the controller makes (ids,
+    // placement, times): they enter the log through MetadataService alone.
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "group 0 is the metadata group: change metadata through "
+                                 "raftlog.metadata.v1.MetadataService"));
+    return reactor;
+  }
   // The node fails a proposal that is not committed in time; keep that
   // within the caller's deadline (and at most 30 s).
   const auto now = std::chrono::system_clock::now();

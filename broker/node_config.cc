@@ -56,6 +56,12 @@ constexpr KeySpec kKeys[] = {
     {"sync-mode", "journal",
      "journal (one node-wide journal fsync per round) | per-group (fdatasync every written "
      "log, in parallel) | syncfs (one syncfs per round)"},
+    {"broker-session-timeout-ms", "9000",
+     "a broker silent this long is fenced by the controller (1000..600000)"},
+    {"broker-heartbeat-interval-ms", "2000",
+     "how often this node heartbeats the controller (100..60000; < the session timeout)"},
+    {"leader-rebalance-interval-ms", "5000",
+     "how often leadership is handed back to preferred leaders (0 = never; else 100..3600000)"},
     {"metrics-addr", "(off)", "host:port for the Prometheus /metrics endpoint"},
     {"log-level", "info", "debug | info | warning | error"},
     {"config", "(none)", "config file of `key = value` lines (flag or environment only)"},
@@ -509,6 +515,32 @@ absl::StatusOr<NodeConfig> BuildConfig(const RawValues& values) {
           "sync-mode", *raw,
           absl::StrFormat("\"%s\" is not one of: journal, per-group, syncfs", raw->value));
     }
+  }
+  // Broker liveness and leader balance.
+  if (raw = Find(values, "broker-session-timeout-ms"); raw != nullptr) {
+    absl::StatusOr<int> n = ParseIntInRange("broker-session-timeout-ms", *raw, 1000, 600000);
+    if (!n.ok()) return n.status();
+    c.broker_session_timeout_ms = *n;
+  }
+  if (raw = Find(values, "broker-heartbeat-interval-ms"); raw != nullptr) {
+    absl::StatusOr<int> n = ParseIntInRange("broker-heartbeat-interval-ms", *raw, 100, 60000);
+    if (!n.ok()) return n.status();
+    c.broker_heartbeat_interval_ms = *n;
+  }
+  if (c.broker_heartbeat_interval_ms >= c.broker_session_timeout_ms) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "broker-heartbeat-interval-ms (%d) must be less than broker-session-timeout-ms (%d), or "
+        "every broker would be fenced between two heartbeats",
+        c.broker_heartbeat_interval_ms, c.broker_session_timeout_ms));
+  }
+  if (raw = Find(values, "leader-rebalance-interval-ms"); raw != nullptr) {
+    absl::StatusOr<int> n = ParseIntInRange("leader-rebalance-interval-ms", *raw, 0, 3600000);
+    if (!n.ok()) return n.status();
+    if (*n != 0 && *n < 100) {
+      return KeyError("leader-rebalance-interval-ms", *raw,
+                      absl::StrFormat("%d ms is too often: 0 (never) or 100..3600000", *n));
+    }
+    c.leader_rebalance_interval_ms = *n;
   }
   if (raw = Find(values, "metrics-addr"); raw != nullptr && !raw->value.empty()) {
     absl::StatusOr<std::string> a = ValidateAddress("metrics-addr", *raw);

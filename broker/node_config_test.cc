@@ -301,6 +301,29 @@ TEST(NodeConfigTest, TimingValidation) {
   EXPECT_TRUE(c.ok()) << c.status();
 }
 
+TEST(NodeConfigTest, BrokerLivenessAndRebalanceValidation) {
+  absl::StatusOr<NodeConfig> d = LoadNodeConfig(With({}), {});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->broker_session_timeout_ms, 9000);
+  EXPECT_EQ(d->broker_heartbeat_interval_ms, 2000);
+  EXPECT_EQ(d->leader_rebalance_interval_ms, 5000);
+  EXPECT_THAT(ErrorOf(With({"--broker-session-timeout-ms=999"})),
+              HasSubstr("broker-session-timeout-ms: 999 is out of range 1000..600000"));
+  EXPECT_THAT(ErrorOf(With({"--broker-session-timeout-ms=2000"})),
+              HasSubstr("broker-heartbeat-interval-ms (2000) must be less than "
+                        "broker-session-timeout-ms (2000)"));
+  EXPECT_THAT(ErrorOf(With({"--leader-rebalance-interval-ms=50"})),
+              HasSubstr("leader-rebalance-interval-ms: 50 ms is too often"));
+  absl::StatusOr<NodeConfig> c =
+      LoadNodeConfig(With({"--broker-session-timeout-ms=3000", "--broker-heartbeat-interval-ms=500",
+                           "--leader-rebalance-interval-ms=0"}),
+                     {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->broker_session_timeout_ms, 3000);
+  EXPECT_EQ(c->broker_heartbeat_interval_ms, 500);
+  EXPECT_EQ(c->leader_rebalance_interval_ms, 0);
+}
+
 TEST(NodeConfigTest, SyncThreadsFsyncAndLogLevelValidation) {
   EXPECT_THAT(ErrorOf(With({"--sync-threads=0"})), HasSubstr("sync-threads: 0 is out of range"));
   EXPECT_THAT(ErrorOf(With({"--sync-threads=257"})), HasSubstr("sync-threads: 257 is out of"));

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -20,14 +21,17 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "broker/broker_lifecycle.h"
 #include "broker/data_dir.h"
+#include "broker/metadata_group.h"
+#include "broker/metadata_service.h"
 #include "broker/metrics.h"
 #include "broker/metrics_http.h"
 #include "broker/node.h"
 #include "broker/node_admin_service.h"
 #include "broker/node_config.h"
 #include "broker/node_metrics.h"
-#include "broker/metadata_group.h"
+#include "broker/replica_manager.h"
 #include "broker/transport.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
@@ -117,8 +121,16 @@ int Run(int argc, char** argv) {
   };
   const std::string metadata_dir = (*data_dir)->MetadataDir();
   MetadataStateMachine* metadata = nullptr;
-  options.open_metadata = [metadata_dir, &metadata](const raft::ConfState& initial) {
-    return OpenMetadataHost(metadata_dir, initial, /*on_applied=*/nullptr, &metadata);
+  // Set once the replica manager exists; read on the node's loop thread.
+  std::atomic<ReplicaManager*> replicas_to_notify{nullptr};
+  options.open_metadata = [metadata_dir, &metadata,
+                           &replicas_to_notify](const raft::ConfState& initial) {
+    return OpenMetadataHost(
+        metadata_dir, initial,
+        [&replicas_to_notify](raft::LogIndex) {
+          if (ReplicaManager* r = replicas_to_notify.load()) r->Notify();
+        },
+        &metadata);
   };
   for (const auto& [id, addr] : config->peers) options.metadata_voters.voters.push_back(id);
   if (options.metadata_voters.voters.empty()) options.metadata_voters.voters.push_back(config->id);
@@ -134,6 +146,11 @@ int Run(int argc, char** argv) {
 
   NodeIdentity identity{config->cluster_id, config->advertised_address, config->peers};
   NodeAdminService admin(&node, identity, [&transport] { return transport->Stats(); });
+  MetadataServiceOptions mopts;
+  mopts.peer_addresses = config->peers;
+  if (mopts.peer_addresses.empty()) mopts.peer_addresses[config->id] = config->advertised_address;
+  mopts.controller.session_timeout = std::chrono::milliseconds(config->broker_session_timeout_ms);
+  MetadataService metadata_service(&node, /*state=*/nullptr, std::move(mopts));
 
   grpc::ServerBuilder builder;
   int bound_port = 0;
@@ -141,6 +158,7 @@ int Run(int argc, char** argv) {
   ConfigureTransportServer(builder);
   builder.RegisterService(transport->service());
   builder.RegisterService(&admin);
+  builder.RegisterService(&metadata_service);
   builder.SetMaxSendMessageSize(64 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
@@ -168,6 +186,18 @@ int Run(int argc, char** argv) {
     return Fail(
         1, absl::StrFormat("cannot recover the node from %s: %s", config->data_dir, s.message()));
   }
+  metadata_service.SetState(metadata);
+  ReplicaManagerOptions ropts;
+  ropts.leader_balance_interval = std::chrono::milliseconds(config->leader_rebalance_interval_ms);
+  ReplicaManager replicas(&node, metadata, ropts);
+  replicas_to_notify.store(&replicas);
+  replicas.Start();
+  BrokerLifecycleOptions lopts;
+  lopts.self = config->id;
+  lopts.addresses = {config->advertised_address};
+  lopts.heartbeat_interval = std::chrono::milliseconds(config->broker_heartbeat_interval_ms);
+  BrokerLifecycle lifecycle(&metadata_service, lopts);
+  lifecycle.Start();
   LOG(INFO) << absl::StrFormat(
       "raftlogd node %d of cluster %s serving on %s (advertised %s), data in %s (%s), %d peer(s)",
       config->id.value(), config->cluster_id, config->listen_address, config->advertised_address,
@@ -177,6 +207,9 @@ int Run(int argc, char** argv) {
   sigwait(&stop_signals, &sig);
   LOG(INFO) << "signal " << sig << ": draining (handing leadership away)";
   admin.StartDraining();
+  lifecycle.Stop();
+  replicas_to_notify.store(nullptr);
+  replicas.Stop();
   metrics_server.reset();  // no scrape may reach a stopped node
   node.Shutdown(std::chrono::milliseconds(5000));
   transport->Stop(500);

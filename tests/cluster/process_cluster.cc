@@ -189,6 +189,7 @@ struct ProcessCluster::Impl {
     bool paused = false;
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<pb::NodeAdmin::Stub> stub;
+    std::unique_ptr<raftlog::metadata::v1::MetadataService::Stub> metadata_stub;
   };
 
   ProcessClusterOptions options;
@@ -215,6 +216,7 @@ struct ProcessCluster::Impl {
     n.channel = grpc::CreateCustomChannel(absl::StrCat("ipv4:127.0.0.1:", n.port),
                                           grpc::InsecureChannelCredentials(), args);
     n.stub = pb::NodeAdmin::NewStub(n.channel);
+    n.metadata_stub = raftlog::metadata::v1::MetadataService::NewStub(n.channel);
   }
 
   // True if the process is alive (reaps it if it has exited).
@@ -302,6 +304,10 @@ std::optional<pid_t> ProcessCluster::Pid(int id) const {
   return impl_->node(id).pid;
 }
 raftlog::node::v1::NodeAdmin::Stub& ProcessCluster::Admin(int id) { return *impl_->node(id).stub; }
+
+raftlog::metadata::v1::MetadataService::Stub& ProcessCluster::Metadata(int id) {
+  return *impl_->node(id).metadata_stub;
+}
 
 std::vector<std::string> ProcessCluster::CommandLine(int id) const {
   const ProcessClusterOptions& o = impl_->options;

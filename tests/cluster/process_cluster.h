@@ -36,6 +36,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "raftlog/metadata/v1/metadata_service.grpc.pb.h"
 #include "raftlog/node/v1/node.grpc.pb.h"
 
 namespace raftlog::testing {
@@ -105,6 +106,8 @@ class ProcessCluster {
   // A NodeAdmin stub for node `id` (channel created once, reused; Start(id)
   // may replace it, so do not keep the reference across a Start).
   raftlog::node::v1::NodeAdmin::Stub& Admin(int id);
+  // A MetadataService stub for node `id` (same channel and rules as Admin).
+  raftlog::metadata::v1::MetadataService::Stub& Metadata(int id);
 
   // ---- Conveniences over NodeAdmin ----
   // Status of node `id` (deadline 5 s).
