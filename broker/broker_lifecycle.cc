@@ -1,14 +1,16 @@
 // BrokerLifecycle: register, then heartbeat; register again when told.
 #include "broker/broker_lifecycle.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "glog/logging.h"
 
 namespace raftlog::broker {
 
-BrokerLifecycle::BrokerLifecycle(MetadataService* service, BrokerLifecycleOptions options)
-    : service_(service), options_(std::move(options)) {}
+BrokerLifecycle::BrokerLifecycle(MetadataService* service, Node* node,
+                                 BrokerLifecycleOptions options)
+    : service_(service), node_(node), options_(std::move(options)) {}
 
 BrokerLifecycle::~BrokerLifecycle() { Stop(); }
 
@@ -38,6 +40,27 @@ MetadataCallOptions BrokerLifecycle::CallOptions() const {
   return o;
 }
 
+std::map<uint64_t, uint64_t> BrokerLifecycle::Leading() const {
+  std::map<uint64_t, uint64_t> leading;
+  for (GroupId id : node_->GroupIds()) {
+    if (id == kMetadataGroup) continue;
+    std::shared_ptr<RaftGroup> g = node_->FindGroup(id);
+    if (g != nullptr && g->is_leader()) leading[id] = g->term();
+  }
+  return leading;
+}
+
+bool BrokerLifecycle::WaitForNextHeartbeat(const std::map<uint64_t, uint64_t>& reported) {
+  const auto due = std::chrono::steady_clock::now() + options_.heartbeat_interval;
+  while (std::chrono::steady_clock::now() < due) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        due - std::chrono::steady_clock::now());
+    if (!Sleep(std::min(left, options_.leadership_check_interval))) return false;
+    if (Leading() != reported) return true;
+  }
+  return true;
+}
+
 void BrokerLifecycle::Loop() {
   int failures = 0;
   while (true) {
@@ -61,11 +84,17 @@ void BrokerLifecycle::Loop() {
     mdpb::BrokerHeartbeatRequest req;
     req.set_node_id(options_.self.value());
     req.set_broker_epoch(epoch_.load());
+    const std::map<uint64_t, uint64_t> leading = Leading();
+    for (const auto& [group, term] : leading) {
+      mdpb::LedPartition* p = req.add_leading();
+      p->set_group_id(group);
+      p->set_term(term);
+    }
     absl::StatusOr<mdpb::BrokerHeartbeatResponse> r = service_->BrokerHeartbeat(req, CallOptions());
     if (r.ok()) {
       if (r->unfenced()) LOG(INFO) << "broker " << options_.self << " unfenced";
       failures = 0;
-      if (!Sleep(options_.heartbeat_interval)) return;
+      if (!WaitForNextHeartbeat(leading)) return;
       continue;
     }
     if (absl::IsNotFound(r.status()) || absl::IsFailedPrecondition(r.status())) {

@@ -224,6 +224,23 @@ void Controller::RecordHeartbeat(uint64_t node_id) {
   last_heartbeat_[node_id] = SteadyClock::now();
 }
 
+void Controller::RecordLeadership(const mdpb::BrokerHeartbeatRequest& req) {
+  std::set<uint64_t> reported;
+  std::lock_guard<std::mutex> l(mu_);
+  for (const mdpb::LedPartition& p : req.leading()) {
+    reported.insert(p.group_id());
+    Leadership& cur = leaders_[p.group_id()];
+    if (p.term() >= cur.term) cur = Leadership{req.node_id(), p.term()};
+  }
+  for (auto it = leaders_.begin(); it != leaders_.end();) {
+    if (it->second.node == req.node_id() && !reported.count(it->first)) {
+      it = leaders_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 // ------------------------------------------------------------------ brokers
 
 absl::StatusOr<mdpb::RegisterBrokerResponse> Controller::RegisterBroker(
@@ -278,6 +295,7 @@ absl::StatusOr<mdpb::BrokerHeartbeatResponse> Controller::BrokerHeartbeat(
                         req.broker_epoch(), req.node_id(), b.epoch()));
   }
   RecordHeartbeat(req.node_id());
+  RecordLeadership(req);
   mdpb::BrokerHeartbeatResponse resp;
   if (b.fenced()) {
     mdpb::MetadataCommand cmd;
@@ -311,6 +329,62 @@ absl::StatusOr<mdpb::ListBrokersResponse> Controller::ListBrokers(const mdpb::Li
   for (const auto& [id, at] : last_heartbeat_) {
     (*resp.mutable_heartbeat_age_ms())[id] =
         std::chrono::duration_cast<milliseconds>(now - at).count();
+  }
+  return resp;
+}
+
+absl::StatusOr<mdpb::GetMetadataResponse> Controller::GetMetadata(
+    const mdpb::GetMetadataRequest& req, Deadline deadline) {
+  absl::StatusOr<MetadataStateMachine*> state = Barrier(deadline);
+  if (!state.ok()) return state.status();
+  absl::StatusOr<std::vector<mdpb::Broker>> brokers = (*state)->ListBrokers();
+  if (!brokers.ok()) return brokers.status();
+  std::vector<mdpb::Topic> topics;
+  if (req.topics().empty()) {
+    absl::StatusOr<std::vector<mdpb::Topic>> all = (*state)->ListTopics();
+    if (!all.ok()) return all.status();
+    topics = *std::move(all);
+  } else {
+    for (const std::string& name :
+         std::set<std::string>(req.topics().begin(), req.topics().end())) {
+      absl::StatusOr<mdpb::Topic> t = (*state)->GetTopic(name);
+      if (!t.ok()) return t.status();
+      topics.push_back(*std::move(t));
+    }
+  }
+  std::set<uint64_t> live;
+  for (uint64_t id : LiveBrokers(*brokers)) live.insert(id);
+  mdpb::GetMetadataResponse resp;
+  resp.set_metadata_leader(node_->id().value());
+  for (mdpb::Broker& b : *brokers) *resp.add_brokers() = std::move(b);
+  std::lock_guard<std::mutex> l(mu_);
+  for (const mdpb::Topic& t : topics) {
+    mdpb::TopicMetadata* tm = resp.add_topics();
+    tm->set_name(t.name());
+    tm->set_topic_id(t.topic_id());
+    for (const mdpb::Partition& p : t.partitions()) {
+      mdpb::PartitionMetadata* pm = tm->add_partitions();
+      pm->set_partition(p.partition());
+      pm->set_group_id(p.group_id());
+      *pm->mutable_replicas() = p.replicas();
+      for (uint64_t r : p.replicas()) {
+        if (!live.count(r)) pm->add_offline_replicas(r);
+      }
+      // This node's own replica knows its leader first-hand; otherwise
+      // the latest heartbeat that reported one.
+      Leadership known;
+      if (auto it = leaders_.find(p.group_id()); it != leaders_.end()) known = it->second;
+      if (std::shared_ptr<RaftGroup> g = node_->FindGroup(p.group_id()); g != nullptr) {
+        const raft::NodeId local = g->leader();
+        if (local != raft::kNoNode && g->term() >= known.term) {
+          known = Leadership{local.value(), g->term()};
+        }
+      }
+      if (known.node != 0 && live.count(known.node)) {
+        pm->set_leader(known.node);
+        pm->set_leader_term(known.term);
+      }
+    }
   }
   return resp;
 }

@@ -85,6 +85,8 @@ class Controller {
       const mdpb::BrokerHeartbeatRequest& req, Deadline deadline);
   absl::StatusOr<mdpb::ListBrokersResponse> ListBrokers(const mdpb::ListBrokersRequest& req,
                                                         Deadline deadline);
+  absl::StatusOr<mdpb::GetMetadataResponse> GetMetadata(const mdpb::GetMetadataRequest& req,
+                                                        Deadline deadline);
   absl::StatusOr<mdpb::CreateTopicResponse> CreateTopic(const mdpb::CreateTopicRequest& req,
                                                         Deadline deadline);
   absl::StatusOr<mdpb::DeleteTopicResponse> DeleteTopic(const mdpb::DeleteTopicRequest& req,
@@ -121,6 +123,9 @@ class Controller {
   // Registered, unfenced broker ids, ascending.
   static std::vector<uint64_t> LiveBrokers(const std::vector<mdpb::Broker>& brokers);
   void RecordHeartbeat(uint64_t node_id);
+  // Takes the partition leaderships a heartbeat reports (higher term wins;
+  // groups the node no longer reports are forgotten for it).
+  void RecordLeadership(const mdpb::BrokerHeartbeatRequest& req);
   void LivenessLoop();
 
   Node* const node_;
@@ -133,6 +138,11 @@ class Controller {
   uint64_t leader_term_ = 0;
   std::chrono::steady_clock::time_point leader_since_;
   std::map<uint64_t, std::chrono::steady_clock::time_point> last_heartbeat_;  // by node id
+  struct Leadership {
+    uint64_t node = 0;
+    uint64_t term = 0;
+  };
+  std::map<uint64_t, Leadership> leaders_;  // by partition group id, from heartbeats
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

@@ -151,6 +151,7 @@ grpc::Status MetadataService::Serve(grpc::ServerContext* ctx, const Req* req, Re
 RAFTLOG_METADATA_OP(RegisterBroker, RegisterBrokerRequest, RegisterBrokerResponse)
 RAFTLOG_METADATA_OP(BrokerHeartbeat, BrokerHeartbeatRequest, BrokerHeartbeatResponse)
 RAFTLOG_METADATA_OP(ListBrokers, ListBrokersRequest, ListBrokersResponse)
+RAFTLOG_METADATA_OP(GetMetadata, GetMetadataRequest, GetMetadataResponse)
 RAFTLOG_METADATA_OP(CreateTopic, CreateTopicRequest, CreateTopicResponse)
 RAFTLOG_METADATA_OP(DeleteTopic, DeleteTopicRequest, DeleteTopicResponse)
 RAFTLOG_METADATA_OP(ListTopics, ListTopicsRequest, ListTopicsResponse)

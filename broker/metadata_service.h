@@ -82,6 +82,8 @@ class MetadataService final : public mdpb::MetadataService::Service {
       const mdpb::BrokerHeartbeatRequest& req, const MetadataCallOptions& opts = {});
   absl::StatusOr<mdpb::ListBrokersResponse> ListBrokers(const mdpb::ListBrokersRequest& req,
                                                         const MetadataCallOptions& opts = {});
+  absl::StatusOr<mdpb::GetMetadataResponse> GetMetadata(const mdpb::GetMetadataRequest& req,
+                                                        const MetadataCallOptions& opts = {});
   absl::StatusOr<mdpb::CreateTopicResponse> CreateTopic(const mdpb::CreateTopicRequest& req,
                                                         const MetadataCallOptions& opts = {});
   absl::StatusOr<mdpb::DeleteTopicResponse> DeleteTopic(const mdpb::DeleteTopicRequest& req,
@@ -108,6 +110,8 @@ class MetadataService final : public mdpb::MetadataService::Service {
                                mdpb::BrokerHeartbeatResponse* resp) override;
   grpc::Status ListBrokers(grpc::ServerContext* ctx, const mdpb::ListBrokersRequest* req,
                            mdpb::ListBrokersResponse* resp) override;
+  grpc::Status GetMetadata(grpc::ServerContext* ctx, const mdpb::GetMetadataRequest* req,
+                           mdpb::GetMetadataResponse* resp) override;
   grpc::Status CreateTopic(grpc::ServerContext* ctx, const mdpb::CreateTopicRequest* req,
                            mdpb::CreateTopicResponse* resp) override;
   grpc::Status DeleteTopic(grpc::ServerContext* ctx, const mdpb::DeleteTopicRequest* req,

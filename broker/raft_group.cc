@@ -213,6 +213,7 @@ void RaftGroup::ExpirePending(std::chrono::steady_clock::time_point now) {
 void RaftGroup::PublishStatus() {
   is_leader_.store(node_->role() == raft::Role::kLeader, std::memory_order_release);
   leader_.store(node_->leader().value(), std::memory_order_release);
+  term_.store(node_->term().value(), std::memory_order_release);
 }
 
 void RaftGroup::Fail(absl::Status why) {

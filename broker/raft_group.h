@@ -111,6 +111,8 @@ class RaftGroup {
   // ---- any thread ----
   bool is_leader() const { return is_leader_.load(std::memory_order_acquire); }
   raft::NodeId leader() const { return raft::NodeId(leader_.load(std::memory_order_acquire)); }
+  // The term this replica is in (as of the last round).
+  uint64_t term() const { return term_.load(std::memory_order_acquire); }
   // First offset not yet known committed (partition groups; 0 otherwise).
   int64_t high_watermark() const { return high_watermark_.load(std::memory_order_acquire); }
   // Read-only view of the partition log (partition groups only); safe for
@@ -155,6 +157,7 @@ class RaftGroup {
 
   std::atomic<bool> is_leader_{false};
   std::atomic<uint64_t> leader_{0};
+  std::atomic<uint64_t> term_{0};
   std::atomic<int64_t> high_watermark_{0};
 };
 

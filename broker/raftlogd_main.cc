@@ -196,7 +196,7 @@ int Run(int argc, char** argv) {
   lopts.self = config->id;
   lopts.addresses = {config->advertised_address};
   lopts.heartbeat_interval = std::chrono::milliseconds(config->broker_heartbeat_interval_ms);
-  BrokerLifecycle lifecycle(&metadata_service, lopts);
+  BrokerLifecycle lifecycle(&metadata_service, &node, lopts);
   lifecycle.Start();
   LOG(INFO) << absl::StrFormat(
       "raftlogd node %d of cluster %s serving on %s (advertised %s), data in %s (%s), %d peer(s)",

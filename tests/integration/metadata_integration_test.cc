@@ -3,7 +3,8 @@
 // raftlog.metadata.v1.MetadataService gRPC API:
 //   - a topic of 6 partitions with replication factor 3 gets a Raft group
 //     per partition on every node, and leadership settles on the preferred
-//     leaders: 2 partitions led by each node;
+//     leaders: 2 partitions led by each node, which GetMetadata reports
+//     from any node;
 //   - with the metadata leader killed the metadata stays writable and
 //     readable (topics, consumer offsets) through the survivors; the dead
 //     broker is fenced, a replication factor above the live brokers is
@@ -14,6 +15,7 @@
 //     directories (with the data written to them) are removed.
 // Every wait is bounded; timings are not asserted. Nodes run with a 3 s
 // broker session, 300 ms heartbeats and a 500 ms leader-rebalance period.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -160,6 +162,33 @@ TEST_F(MetadataIntegrationTest, SixPartitionsRf3GetGroupsEverywhereAndLeadersSpr
   EXPECT_TRUE(spread) << "leaders never settled on the preferred ones";
   EXPECT_EQ(led, (std::map<uint64_t, int>{{1, 2}, {2, 2}, {3, 2}}));
 
+  // GetMetadata (any node) names the same leaders, learnt from heartbeats,
+  // and every broker's address.
+  mdpb::GetMetadataResponse md;
+  const bool routed = WaitUntil(
+      [&] {
+        mdpb::GetMetadataRequest req;
+        req.add_topics("orders");
+        if (!Call(c_, 3, &mdpb::MetadataService::Stub::GetMetadata, req, &md).ok()) return false;
+        for (const mdpb::PartitionMetadata& p : md.topics(0).partitions()) {
+          if (p.leader() != preferred[p.group_id()]) return false;
+        }
+        return true;
+      },
+      10s);
+  EXPECT_TRUE(routed) << md.DebugString();
+  ASSERT_EQ(md.brokers_size(), 3);
+  for (const mdpb::Broker& b : md.brokers()) {
+    ASSERT_EQ(b.addresses_size(), 1);
+    EXPECT_EQ(b.addresses(0), c_.Address(static_cast<int>(b.node_id())));
+  }
+  {
+    mdpb::GetMetadataRequest req;
+    req.add_topics("no-such-topic");
+    grpc::Status s = Call(c_, 1, &mdpb::MetadataService::Stub::GetMetadata, req, &md);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  }
+
   // Metadata changes only through MetadataService, never raw proposals.
   {
     grpc::ClientContext ctx;
@@ -237,6 +266,17 @@ TEST_F(MetadataIntegrationTest, MetadataStaysWritableAndReadableWithOneNodeKille
       Call(c_, alive[1], &mdpb::MetadataService::Stub::CreateTopic, too_wide, &refused);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   EXPECT_TRUE(absl::StrContains(s.error_message(), "live brokers")) << s.error_message();
+
+  // GetMetadata marks the dead broker's replicas offline and never names it leader.
+  mdpb::GetMetadataResponse md;
+  ASSERT_TRUE(
+      Call(c_, alive[0], &mdpb::MetadataService::Stub::GetMetadata, mdpb::GetMetadataRequest(), &md)
+          .ok());
+  for (const mdpb::PartitionMetadata& p : md.topics(0).partitions()) {
+    EXPECT_NE(p.leader(), static_cast<uint64_t>(victim));
+    const bool hosted_by_victim = std::count(p.replicas().begin(), p.replicas().end(), victim) > 0;
+    EXPECT_EQ(p.offline_replicas_size(), hosted_by_victim ? 1 : 0) << p.DebugString();
+  }
 
   // The node returns: registered again (unfenced), it creates its replicas.
   ASSERT_TRUE(c_.Start(victim).ok());
