@@ -302,6 +302,11 @@ TEST(RaftlogdIntegration, EntriesReplicate) {
       [&] {
         std::optional<pb::GroupStatus> l = GroupStatusOn(c, leader, 1);
         if (!l || l->commit_index() != l->last_index()) return false;
+        // The leader learns a follower's match from its ack, which may
+        // still be in flight when the follower already holds the entries.
+        for (const pb::FollowerProgress& f : l->followers()) {
+          if (f.match_index() != l->last_index()) return false;
+        }
         for (int id = 1; id <= 3; ++id) {
           std::optional<pb::GroupStatus> g = GroupStatusOn(c, id, 1);
           if (!g || g->last_index() != l->last_index() || g->commit_index() != l->commit_index() ||
