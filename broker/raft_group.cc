@@ -24,6 +24,11 @@ RaftGroup::RaftGroup(GroupId id, std::unique_ptr<GroupStorage> storage,
     if (absl::StatusOr<storage::Offset> hw = partition_->NextOffsetAfter(applied_); hw.ok()) {
       high_watermark_.store(hw->value(), std::memory_order_release);
     }
+    idempotence_ = std::make_unique<PartitionIdempotence>();
+    if (absl::Status s = idempotence_->LoadTail(*storage_, applied_); !s.ok()) {
+      failure_ = absl::Status(
+          s.code(), absl::StrFormat("loading producer state of group %d: %s", id_, s.message()));
+    }
   }
   PublishStatus();
 }
@@ -52,14 +57,70 @@ void RaftGroup::Propose(std::vector<std::string> entries, ProposeCallback done,
       }
     }
   }
+  std::vector<ProducerBatch> producer_batches;
+  if (idempotence_ != nullptr && node_->role() == raft::Role::kLeader &&
+      PartitionIdempotence::AnyIdempotent(entries)) {
+    IdempotentPlan plan = idempotence_->Plan(entries, applied_);
+    switch (plan.kind) {
+      case IdempotentPlan::Kind::kReject:
+        done(plan.rejection);
+        return;
+      case IdempotentPlan::Kind::kAttach:
+        if (auto it = pending_.find(plan.attach_to); it != pending_.end()) {
+          it->second.retries.push_back(std::move(done));
+        } else {
+          // Its first caller gave up (timeout) but the entry may still commit.
+          done(absl::UnavailableError(
+              "an earlier attempt of these batches may still commit; retry shortly"));
+        }
+        return;
+      case IdempotentPlan::Kind::kDuplicatePrefix: {
+        // Answer the batches already in the log with their offsets; propose
+        // only the rest.
+        const std::vector<int64_t> dups = plan.duplicate_base_offsets;
+        const auto with_dups = [dups](ProposeCallback cb) -> ProposeCallback {
+          if (!cb) return nullptr;
+          return [dups, cb = std::move(cb)](absl::StatusOr<ProposeResult> r) {
+            if (r.ok()) {
+              r->base_offsets.insert(r->base_offsets.begin(), dups.begin(), dups.end());
+              r->indexes.insert(r->indexes.begin(), dups.size(), raft::LogIndex(0));
+            }
+            cb(std::move(r));
+          };
+        };
+        if (dups.size() == entries.size()) {
+          ProposeResult r;
+          r.base_offsets = dups;
+          r.indexes.assign(dups.size(), raft::LogIndex(0));
+          if (appended) appended(r);
+          done(std::move(r));
+          return;
+        }
+        entries.erase(entries.begin(), entries.begin() + static_cast<ptrdiff_t>(dups.size()));
+        done = with_dups(std::move(done));
+        appended = with_dups(std::move(appended));
+        break;
+      }
+      case IdempotentPlan::Kind::kProposeAll:
+        break;
+    }
+    producer_batches = std::move(plan.new_batches);
+  }
   const size_t n = entries.size();
   if (absl::Status s = node_->ProposeBatch(std::move(entries)); !s.ok()) {
     done(s);
     return;
   }
   const raft::LogIndex last = node_->last_index();
-  pending_[last] = Pending{node_->term(), last - (n - 1), std::move(done),
-                           std::chrono::steady_clock::now() + timeout, std::move(appended)};
+  pending_[last] = Pending{node_->term(),       last - (n - 1),
+                           std::move(done),     std::chrono::steady_clock::now() + timeout,
+                           std::move(appended), {}};
+  if (!producer_batches.empty()) idempotence_->OnProposed(last, std::move(producer_batches));
+}
+
+void RaftGroup::Finish(Pending& p, absl::StatusOr<ProposeResult> result) {
+  for (ProposeCallback& retry : p.retries) retry(result);
+  p.done(std::move(result));
 }
 
 void RaftGroup::NotifyAppended(const raft::Ready& rd) {
@@ -95,9 +156,19 @@ void RaftGroup::ReadIndex(ReadIndexCallback done, std::chrono::milliseconds time
 absl::Status RaftGroup::Apply(const raft::Ready& rd) {
   if (rd.snapshot && !rd.snapshot->IsEmpty()) {
     applied_ = rd.snapshot->metadata.index;
+    if (idempotence_ != nullptr) idempotence_->OnSnapshot(applied_);
     if (state_machine_ != nullptr) state_machine_->NotifyRestored(applied_);
   }
+  if (partition_ != nullptr && !rd.committed_entries.empty()) {
+    // Published before any proposal is answered: a client that saw its
+    // acknowledgement can read its write at once.
+    absl::StatusOr<storage::Offset> hw =
+        partition_->NextOffsetAfter(rd.committed_entries.back().index);
+    if (!hw.ok()) return hw.status();
+    high_watermark_.store(hw->value(), std::memory_order_release);
+  }
   for (const raft::Entry& e : rd.committed_entries) {
+    if (idempotence_ != nullptr) idempotence_->OnApplied(e, *partition_);
     if (state_machine_ != nullptr) {
       absl::StatusOr<std::any> outcome = state_machine_->ApplyEntry(e);
       if (!outcome.ok()) return outcome.status();
@@ -115,7 +186,7 @@ absl::Status RaftGroup::Apply(const raft::Ready& rd) {
     if (it != reads_.end()) it->second.index = rs.index;
   }
   if (!reads_.empty()) AnswerReads();
-  if (partition_ != nullptr && (!rd.committed_entries.empty() || rd.snapshot)) {
+  if (partition_ != nullptr && rd.snapshot && !rd.snapshot->IsEmpty()) {
     absl::StatusOr<storage::Offset> hw = partition_->NextOffsetAfter(applied_);
     if (!hw.ok()) return hw.status();
     high_watermark_.store(hw->value(), std::memory_order_release);
@@ -130,14 +201,14 @@ void RaftGroup::ResolveUpTo(const raft::Entry& applied_entry) {
     Pending& p = node.mapped();
     if (last < applied_entry.index) {
       // Skipped over by a snapshot: it may or may not be in the log.
-      p.done(absl::UnavailableError("proposal outcome unknown (replica caught up by snapshot)"));
+      Finish(p, absl::UnavailableError("proposal outcome unknown (replica caught up by snapshot)"));
     } else if (applied_entry.term != p.term) {
-      p.done(absl::AbortedError(
-          absl::StrFormat("proposal lost: leadership changed (term %d replaced by term %d at "
-                          "index %d); not committed, safe to retry",
-                          p.term.value(), applied_entry.term.value(), last.value())));
+      Finish(p, absl::AbortedError(absl::StrFormat(
+                    "proposal lost: leadership changed (term %d replaced by term %d at "
+                    "index %d); not committed, safe to retry",
+                    p.term.value(), applied_entry.term.value(), last.value())));
     } else {
-      p.done(ResultFor(p.first, last));
+      Finish(p, ResultFor(p.first, last));
     }
   }
   outcomes_.erase(outcomes_.begin(), outcomes_.upper_bound(applied_entry.index));
@@ -179,7 +250,7 @@ void RaftGroup::FailPending(const absl::Status& why) {
   std::map<raft::LogIndex, Pending> pending;
   pending.swap(pending_);
   outcomes_.clear();
-  for (auto& [index, p] : pending) p.done(why);
+  for (auto& [index, p] : pending) Finish(p, why);
   std::map<uint64_t, PendingRead> reads;
   reads.swap(reads_);
   for (auto& [id, r] : reads) r.done(why);
@@ -191,12 +262,12 @@ void RaftGroup::ExpirePending(std::chrono::steady_clock::time_point now) {
       ++it;
       continue;
     }
-    ProposeCallback done = std::move(it->second.done);
+    Pending p = std::move(it->second);
     it = pending_.erase(it);
-    done(absl::DeadlineExceededError(
-        absl::StrFormat("group %d: not committed in time; outcome unknown (leadership may have "
-                        "changed)",
-                        id_)));
+    Finish(p, absl::DeadlineExceededError(absl::StrFormat(
+                  "group %d: not committed in time; outcome unknown (leadership may have "
+                  "changed)",
+                  id_)));
   }
   for (auto it = reads_.begin(); it != reads_.end();) {
     if (it->second.deadline > now) {
@@ -211,7 +282,11 @@ void RaftGroup::ExpirePending(std::chrono::steady_clock::time_point now) {
 }
 
 void RaftGroup::PublishStatus() {
-  is_leader_.store(node_->role() == raft::Role::kLeader, std::memory_order_release);
+  const bool leader = node_->role() == raft::Role::kLeader;
+  if (idempotence_ != nullptr && leader != is_leader_.load(std::memory_order_relaxed)) {
+    idempotence_->OnRoleChange(leader, node_->last_index());
+  }
+  is_leader_.store(leader, std::memory_order_release);
   leader_.store(node_->leader().value(), std::memory_order_release);
   term_.store(node_->term().value(), std::memory_order_release);
 }

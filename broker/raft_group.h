@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "broker/group_state_machine.h"
 #include "broker/group_storage.h"
+#include "broker/idempotence.h"
 #include "broker/partition_raft_storage.h"
 #include "broker/transport.h"
 #include "raft/raw_node.h"
@@ -128,6 +129,9 @@ class RaftGroup {
     ProposeCallback done;
     std::chrono::steady_clock::time_point deadline;
     ProposeCallback appended;  // null once called (or never wanted)
+    // Idempotent retries of exactly these batches that arrived while they
+    // were pending: answered with the same result.
+    std::vector<ProposeCallback> retries;
   };
   struct PendingRead {
     ReadIndexCallback done;
@@ -138,6 +142,8 @@ class RaftGroup {
   // term of the applied entry at each.
   void ResolveUpTo(const raft::Entry& applied_entry);
   absl::StatusOr<ProposeResult> ResultFor(raft::LogIndex first, raft::LogIndex last);
+  // Resolves one proposal: its callback, its retries, the producer state.
+  void Finish(Pending& p, absl::StatusOr<ProposeResult> result);
   // Answers the reads whose confirmed index applied_ has reached.
   void AnswerReads();
 
@@ -146,7 +152,8 @@ class RaftGroup {
   PartitionRaftStorage* partition_;
   std::unique_ptr<raft::RawNode> node_;
   std::unique_ptr<GroupStateMachine> state_machine_;
-  std::map<raft::LogIndex, Pending> pending_;  // by last index
+  std::unique_ptr<PartitionIdempotence> idempotence_;  // partition groups
+  std::map<raft::LogIndex, Pending> pending_;          // by last index
   // State machine outcomes of applied entries a pending proposal covers,
   // until it is resolved.
   std::map<raft::LogIndex, std::any> outcomes_;
