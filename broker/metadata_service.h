@@ -3,16 +3,17 @@
 // same operations as in-process C++ calls (the node's own registration and
 // heartbeat loop uses those).
 //
-// ROUTING: on the metadata group's leader an operation runs in the local
-// Controller (broker/controller.h). Elsewhere it is forwarded ONCE to the
-// leader's address (from the peer address map) over a gRPC stub per peer,
-// created lazily and reused, with the caller's deadline and the request
-// metadata "x-raftlog-forwarded: 1". A forwarded request never travels
-// further: if it reaches a non-leader (leadership moved) it is answered
-// UNAVAILABLE "not the metadata leader; leader is N at ADDR". No leader known
-// is UNAVAILABLE "metadata leader unknown (election in progress?)". When the
-// leader is known, the gRPC answer to an UNAVAILABLE carries its address in
-// the trailing metadata "raftlog-leader-address".
+// ROUTING (LeaderRouter, broker/leader_router.h): on the metadata group's
+// leader an operation runs in the local Controller (broker/controller.h).
+// Elsewhere it is forwarded ONCE to the leader's address (from the peer
+// address map) over a gRPC stub per peer, created lazily and reused, with
+// the caller's deadline and the request metadata "x-raftlog-forwarded: 1".
+// A forwarded request never travels further: if it reaches a non-leader
+// (leadership moved) it is answered UNAVAILABLE "not the metadata leader;
+// leader is N at ADDR". No leader known is UNAVAILABLE "metadata leader
+// unknown (election in progress?)". When the leader is known, the gRPC
+// answer to an UNAVAILABLE carries its address in the trailing metadata
+// "raftlog-leader-address".
 //
 // A local attempt that finds leadership gone before proposing anything
 // (Controller's NotLeaderError) may still be forwarded once: nothing was
@@ -33,16 +34,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "broker/controller.h"
+#include "broker/leader_router.h"
 #include "broker/metadata_state_machine.h"
 #include "broker/node.h"
 #include "raftlog/metadata/v1/metadata_service.grpc.pb.h"
 
 namespace raftlog::broker {
-
-// The request metadata key that marks a forwarded request.
-inline constexpr char kForwardedHeader[] = "x-raftlog-forwarded";
-// The trailing metadata key naming the metadata leader's address.
-inline constexpr char kLeaderAddressTrailer[] = "raftlog-leader-address";
 
 struct MetadataServiceOptions {
   ControllerOptions controller;
@@ -53,13 +50,8 @@ struct MetadataServiceOptions {
   std::chrono::milliseconds default_timeout{10000};
 };
 
-// How one in-process call is made.
-struct MetadataCallOptions {
-  // Absolute deadline; the default (epoch) means now + default_timeout.
-  Deadline deadline{};
-  // The request was forwarded here by another node: never forward it again.
-  bool forwarded = false;
-};
+// How one in-process call is made (deadline, forwarded mark).
+using MetadataCallOptions = LeaderCallOptions;
 
 class MetadataService final : public mdpb::MetadataService::Service {
  public:
@@ -133,38 +125,18 @@ class MetadataService final : public mdpb::MetadataService::Service {
                                    mdpb::AllocateProducerIdsResponse* resp) override;
 
  private:
-  using Stub = mdpb::MetadataService::Stub;
+  using Router = LeaderRouter<mdpb::MetadataService>;
   template <typename Req, typename Resp>
   using LocalOp = absl::StatusOr<Resp> (Controller::*)(const Req&, Deadline);
-  template <typename Req, typename Resp>
-  using RemoteOp = grpc::Status (Stub::*)(grpc::ClientContext*, const Req&, Resp*);
-  template <typename Req, typename Resp>
-  using InProcessOp = absl::StatusOr<Resp> (MetadataService::*)(const Req&,
-                                                                const MetadataCallOptions&);
 
-  // Local-or-forward (see the file comment).
+  // Local (in the controller) or forwarded to the leader.
   template <typename Req, typename Resp>
   absl::StatusOr<Resp> Route(const Req& req, const MetadataCallOptions& opts,
-                             LocalOp<Req, Resp> local, RemoteOp<Req, Resp> remote);
-  // A gRPC method: deadline and forwarded mark from `ctx`, then Route.
-  template <typename Req, typename Resp>
-  grpc::Status Serve(grpc::ServerContext* ctx, const Req* req, Resp* resp,
-                     InProcessOp<Req, Resp> op);
-  Deadline EffectiveDeadline(Deadline requested) const;
-  std::string AddressOf(raft::NodeId id);
-  // The stub for `id`'s address (created on first use; replaced if the
-  // address changed). Null if the address is unknown.
-  std::shared_ptr<Stub> StubFor(raft::NodeId id, std::string* address);
+                             LocalOp<Req, Resp> local,
+                             grpc::Status (Router::Stub::*remote)(grpc::ClientContext*, const Req&,
+                                                                  Resp*));
 
-  Node* const node_;
-  const std::chrono::milliseconds default_timeout_;
-  std::mutex mu_;  // guards peer_addresses_ and stubs_
-  std::map<raft::NodeId, std::string> peer_addresses_;
-  struct PeerStub {
-    std::string address;
-    std::shared_ptr<Stub> stub;
-  };
-  std::map<raft::NodeId, PeerStub> stubs_;
+  Router router_;
   Controller controller_;  // last: its thread stops before the rest goes
 };
 
