@@ -23,6 +23,10 @@
 #include "absl/strings/str_format.h"
 #include "broker/broker_lifecycle.h"
 #include "broker/data_dir.h"
+#include "broker/data_service.h"
+#include "broker/fetch_waiters.h"
+#include "broker/group_coordinator_service.h"
+#include "broker/high_watermarks.h"
 #include "broker/metadata_group.h"
 #include "broker/metadata_service.h"
 #include "broker/metrics.h"
@@ -97,6 +101,8 @@ int Run(int argc, char** argv) {
   }
 
   std::unique_ptr<Transport> transport;
+  // Long-poll fetches wait here; it outlives the node that notifies it.
+  FetchWaiters fetch_waiters;
   NodeOptions options;
   options.id = config->id;
   options.data_dir = (*data_dir)->path();
@@ -116,6 +122,7 @@ int Run(int argc, char** argv) {
       options.sync_mode = SyncMode::kSyncfs;
       break;
   }
+  options.on_high_watermark = [&fetch_waiters](GroupId g) { fetch_waiters.Notify(g); };
   options.send = [&transport](raft::NodeId to, std::vector<GroupMessage> msgs) {
     transport->Send(to, std::move(msgs));
   };
@@ -150,7 +157,18 @@ int Run(int argc, char** argv) {
   mopts.peer_addresses = config->peers;
   if (mopts.peer_addresses.empty()) mopts.peer_addresses[config->id] = config->advertised_address;
   mopts.controller.session_timeout = std::chrono::milliseconds(config->broker_session_timeout_ms);
-  MetadataService metadata_service(&node, /*state=*/nullptr, std::move(mopts));
+  MetadataService metadata_service(&node, /*state=*/nullptr, mopts);
+  DataServiceOptions dopts;
+  dopts.peer_addresses = mopts.peer_addresses;
+  DataService data_service(&node, &fetch_waiters, /*state=*/nullptr, std::move(dopts));
+  HighWatermarkLookup high_watermarks(&node, &metadata_service);
+  GroupCoordinatorServiceOptions gopts;
+  gopts.peer_addresses = mopts.peer_addresses;
+  gopts.high_watermarks = [&high_watermarks](const std::vector<PartitionKey>& partitions,
+                                             Deadline deadline) {
+    return high_watermarks.Lookup(partitions, deadline);
+  };
+  GroupCoordinatorService group_service(&node, &metadata_service, std::move(gopts));
 
   grpc::ServerBuilder builder;
   int bound_port = 0;
@@ -159,6 +177,9 @@ int Run(int argc, char** argv) {
   builder.RegisterService(transport->service());
   builder.RegisterService(&admin);
   builder.RegisterService(&metadata_service);
+  builder.RegisterService(&data_service);
+  builder.RegisterService(&group_service);
+  builder.SetMaxReceiveMessageSize(64 << 20);  // produce requests up to max.message.bytes
   builder.SetMaxSendMessageSize(64 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
@@ -187,6 +208,7 @@ int Run(int argc, char** argv) {
         1, absl::StrFormat("cannot recover the node from %s: %s", config->data_dir, s.message()));
   }
   metadata_service.SetState(metadata);
+  data_service.SetState(metadata);
   ReplicaManagerOptions ropts;
   ropts.leader_balance_interval = std::chrono::milliseconds(config->leader_rebalance_interval_ms);
   ReplicaManager replicas(&node, metadata, ropts);
@@ -207,12 +229,15 @@ int Run(int argc, char** argv) {
   sigwait(&stop_signals, &sig);
   LOG(INFO) << "signal " << sig << ": draining (handing leadership away)";
   admin.StartDraining();
+  data_service.StartDraining();
   lifecycle.Stop();
   replicas_to_notify.store(nullptr);
   replicas.Stop();
   metrics_server.reset();  // no scrape may reach a stopped node
   node.Shutdown(std::chrono::milliseconds(5000));
   transport->Stop(500);
+  fetch_waiters.Stop();      // answers waiting fetches, or the server would wait for them
+  group_service.Shutdown();  // likewise for joins waiting in a rebalance
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   LOG(INFO) << "stopped cleanly";
   return 0;

@@ -1,0 +1,156 @@
+// Consumer: reads records from partitions, in a consumer group or by hand,
+// with Kafka's consumer model.
+//   - Subscribe(topics): joins the group (GroupCoordinator: JoinGroup, then
+//     SyncGroup for this member's partitions, assigned server-side by the
+//     first assignor every member supports); a background thread heartbeats
+//     every heartbeat_interval and flags a rebalance, which the next Poll
+//     carries out: commit (auto-commit), OnRevoked, join, sync, OnAssigned.
+//   - Assign(partitions): no group membership; offsets still committable
+//     when group_id is set (as a "simple consumer").
+//   - Positions start at the committed offset, else auto_offset_reset
+//     (earliest / latest / none = error); Seek, SeekToBeginning/End move them.
+//   - Poll fetches from every assigned partition's leader at once (one
+//     long-poll Fetch per leader, committed records only), follows leader
+//     changes (metadata refresh on NOT_LEADER), resets out-of-range offsets
+//     by policy, and returns at most max_poll_records, in offset order per
+//     partition.
+//   - Commits: automatic every auto_commit_interval (in Poll, and before a
+//     rebalance and on Close), or CommitSync / CommitAsync of the positions
+//     or of given offsets; fenced by the group generation.
+//
+// THREADS: like Kafka's, a Consumer is used from one thread (Poll, Seek,
+// Commit...); only the heartbeat runs on its own thread. Rebalance
+// callbacks run inside Poll.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/cluster.h"
+#include "storage/record.h"
+
+namespace raftlog::client {
+
+enum class OffsetReset { kEarliest, kLatest, kNone };
+
+struct ConsumerOptions {
+  ClientOptions client;
+  std::string group_id;  // empty: Assign only, no commits
+  bool enable_auto_commit = true;
+  std::chrono::milliseconds auto_commit_interval{5000};
+  OffsetReset auto_offset_reset = OffsetReset::kLatest;
+  std::chrono::milliseconds session_timeout{10000};
+  std::chrono::milliseconds heartbeat_interval{3000};
+  std::chrono::milliseconds rebalance_timeout{60000};
+  std::vector<std::string> assignors{"range", "roundrobin"};
+  int max_poll_records = 500;
+  int fetch_min_bytes = 1;
+  std::chrono::milliseconds fetch_max_wait{500};
+  int fetch_max_bytes = 50 << 20;
+  int partition_max_bytes = 1 << 20;
+};
+
+struct ConsumerRecord {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp_ms = 0;
+  std::optional<std::string> key;
+  std::optional<std::string> value;
+  std::vector<storage::RecordHeader> headers;
+};
+
+struct RebalanceListener {
+  std::function<void(const std::vector<TopicPartition>&)> on_revoked;
+  std::function<void(const std::vector<TopicPartition>&)> on_assigned;
+};
+
+class Consumer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(ConsumerOptions options);
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(std::shared_ptr<Cluster> cluster,
+                                                          ConsumerOptions options);
+  ~Consumer();  // Close()
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+
+  // Group mode (needs group_id); the join happens in the next Poll.
+  absl::Status Subscribe(const std::vector<std::string>& topics, RebalanceListener listener = {});
+  // Manual mode: exactly these partitions (replaces any subscription).
+  absl::Status Assign(const std::vector<TopicPartition>& partitions);
+  std::vector<TopicPartition> Assignment() const;
+
+  // Records available within `timeout` (possibly none).
+  absl::StatusOr<std::vector<ConsumerRecord>> Poll(std::chrono::milliseconds timeout);
+
+  absl::Status Seek(const TopicPartition& tp, int64_t offset);
+  absl::Status SeekToBeginning(const std::vector<TopicPartition>& partitions);
+  absl::Status SeekToEnd(const std::vector<TopicPartition>& partitions);
+  // The offset of the next record Poll returns for `tp`.
+  absl::StatusOr<int64_t> Position(const TopicPartition& tp);
+
+  // Commits the current positions (or `offsets`) for the group.
+  absl::Status CommitSync();
+  absl::Status CommitSync(const std::map<TopicPartition, int64_t>& offsets);
+  // Commits now and reports to `done` (runs on this thread, inside the call:
+  // the commit is a single quick request).
+  void CommitAsync(std::function<void(absl::Status)> done = nullptr);
+  absl::StatusOr<std::map<TopicPartition, int64_t>> Committed(
+      const std::vector<TopicPartition>& partitions);
+
+  // Commits (auto-commit), leaves the group, stops the heartbeat thread.
+  void Close();
+
+  const std::string& member_id() const { return member_id_; }
+  int32_t generation() const { return generation_; }
+
+ private:
+  Consumer(std::shared_ptr<Cluster> cluster, ConsumerOptions options);
+  absl::Status JoinAndSync();
+  absl::Status InitPositions(const std::vector<TopicPartition>& partitions);
+  absl::Status ResetPosition(const TopicPartition& tp);
+  absl::StatusOr<int64_t> ListOffset(const TopicPartition& tp, bool earliest);
+  // One round of fetches from every leader; appends to buffered_.
+  absl::Status FetchOnce(std::chrono::milliseconds max_wait);
+  void HeartbeatLoop();
+  void StopHeartbeat();
+  void MaybeAutoCommit(bool force);
+  std::map<TopicPartition, int64_t> PositionsToCommit() const;
+
+  const std::shared_ptr<Cluster> cluster_;
+  const ConsumerOptions options_;
+
+  mutable std::mutex mu_;  // guards the group state shared with the heartbeat thread
+  std::vector<std::string> subscription_;
+  RebalanceListener listener_;
+  bool group_mode_ = false;
+  std::string member_id_;
+  int32_t generation_ = -1;
+  std::atomic<bool> rejoin_needed_{false};
+
+  std::map<TopicPartition, int64_t> positions_;  // assigned partitions -> next offset
+  std::map<TopicPartition, std::deque<ConsumerRecord>> buffered_;
+  size_t rotate_ = 0;  // fetch order rotation, so no partition starves
+  std::chrono::steady_clock::time_point last_commit_;
+  std::map<TopicPartition, int64_t> last_committed_;
+  bool closed_ = false;
+
+  std::thread heartbeat_;
+  std::condition_variable heartbeat_cv_;
+  bool heartbeat_stop_ = true;
+};
+
+}  // namespace raftlog::client

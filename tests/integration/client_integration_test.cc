@@ -1,0 +1,345 @@
+// The C++ client library (client/) against three real raftlogd processes:
+//   - AdminClient creates and describes a topic (leaders, in-sync replicas,
+//     offsets); an unreachable cluster names the addresses it tried;
+//   - Producer (acks=all, keys) gets dense offsets per partition, keys land
+//     where Kafka's partitioner puts them, and a manually assigned Consumer
+//     reads every record back at its acknowledged offset, in order;
+//   - acks=1 and acks=0 records are all readable;
+//   - two group members split the partitions, read everything once between
+//     them and commit; a later member of the group resumes after the
+//     commits;
+//   - with a partition leader killed mid-stream, every acknowledged record is
+//     still read back (retries follow the new leader).
+// Every wait is bounded; nothing is timed.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "client/admin_client.h"
+#include "client/consumer.h"
+#include "client/partitioner.h"
+#include "client/producer.h"
+#include "gtest/gtest.h"
+#include "tests/cluster/process_cluster.h"
+
+namespace raftlog::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using client::AdminClient;
+using client::Cluster;
+using client::Consumer;
+using client::ConsumerOptions;
+using client::ConsumerRecord;
+using client::Producer;
+using client::ProducerOptions;
+using client::ProducerRecord;
+using client::RecordMetadata;
+using client::TopicPartition;
+using Clock = std::chrono::steady_clock;
+
+class ClientIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ProcessClusterOptions o;
+    o.extra_args = {"--broker-session-timeout-ms=3000", "--broker-heartbeat-interval-ms=300",
+                    "--leader-rebalance-interval-ms=1000"};
+    cluster_ = std::make_unique<ProcessCluster>(o);
+    ASSERT_TRUE(cluster_->StartAll().ok());
+    client::ClientOptions co;
+    for (int id = 1; id <= 3; ++id) co.bootstrap.push_back(cluster_->Address(id));
+    co.retry_timeout = 30s;
+    co.request_timeout = 10s;
+    absl::StatusOr<std::shared_ptr<Cluster>> c = Cluster::Connect(co);
+    ASSERT_TRUE(c.ok()) << c.status();
+    conn_ = *c;
+    admin_ = std::make_unique<AdminClient>(conn_);
+    // Topic creation needs the brokers registered (replicas go to live ones).
+    const Clock::time_point deadline = Clock::now() + 30s;
+    while (Clock::now() < deadline) {
+      absl::StatusOr<raftlog::metadata::v1::ListBrokersResponse> b = admin_->ListBrokers();
+      int live = 0;
+      if (b.ok()) {
+        for (const auto& br : b->brokers()) live += br.fenced() ? 0 : 1;
+      }
+      if (live == 3) break;
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+
+  void CreateTopic(const std::string& name, int partitions) {
+    absl::StatusOr<raftlog::metadata::v1::TopicDescription> t =
+        admin_->CreateTopic(name, partitions, 3);
+    ASSERT_TRUE(t.ok()) << t.status();
+  }
+
+  std::unique_ptr<Producer> MakeProducer(client::Acks acks) {
+    ProducerOptions o;
+    o.client = conn_->options();
+    o.acks = acks;
+    o.linger = 5ms;
+    o.delivery_timeout = 60s;
+    absl::StatusOr<std::unique_ptr<Producer>> p = Producer::Create(conn_, o);
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? *std::move(p) : nullptr;
+  }
+
+  ConsumerOptions ConsumerOpts(const std::string& group) {
+    ConsumerOptions o;
+    o.client = conn_->options();
+    o.group_id = group;
+    o.auto_offset_reset = client::OffsetReset::kEarliest;
+    o.fetch_max_wait = 200ms;
+    o.heartbeat_interval = 500ms;
+    o.session_timeout = 6s;
+    return o;
+  }
+
+  // Polls until `want` records came or 60 s passed.
+  std::vector<ConsumerRecord> ReadAtLeast(Consumer& c, size_t want) {
+    std::vector<ConsumerRecord> out;
+    const Clock::time_point deadline = Clock::now() + 60s;
+    while (out.size() < want && Clock::now() < deadline) {
+      absl::StatusOr<std::vector<ConsumerRecord>> r = c.Poll(500ms);
+      EXPECT_TRUE(r.ok()) << r.status();
+      if (!r.ok()) break;
+      for (ConsumerRecord& rec : *r) out.push_back(std::move(rec));
+    }
+    return out;
+  }
+
+  std::unique_ptr<ProcessCluster> cluster_;
+  std::shared_ptr<Cluster> conn_;
+  std::unique_ptr<AdminClient> admin_;
+};
+
+TEST_F(ClientIntegrationTest, ProduceWithKeysThenReadEverythingBackAtItsOffset) {
+  CreateTopic("events", 3);
+  std::unique_ptr<Producer> producer = MakeProducer(client::Acks::kAll);
+  ASSERT_NE(producer, nullptr);
+  const int n = 3000;
+  std::vector<std::future<absl::StatusOr<RecordMetadata>>> acks;
+  for (int i = 0; i < n; ++i) {
+    ProducerRecord r;
+    r.topic = "events";
+    r.key = "k" + std::to_string(i % 50);
+    r.value = "v" + std::to_string(i);
+    acks.push_back(producer->Send(std::move(r)));
+  }
+  ASSERT_TRUE(producer->Flush(60s).ok());
+  std::map<TopicPartition, int64_t> next_offset;
+  std::map<std::pair<int32_t, int64_t>, std::string> acked;  // (partition, offset) -> value
+  for (int i = 0; i < n; ++i) {
+    absl::StatusOr<RecordMetadata> m = acks[i].get();
+    ASSERT_TRUE(m.ok()) << "record " << i << ": " << m.status();
+    EXPECT_EQ(m->partition, client::PartitionForKey("k" + std::to_string(i % 50), 3));
+    // Dense and in send order within each partition.
+    int64_t& want = next_offset[{m->topic, m->partition}];
+    EXPECT_EQ(m->offset, want) << "record " << i;
+    want = m->offset + 1;
+    acked[{m->partition, m->offset}] = "v" + std::to_string(i);
+  }
+
+  absl::StatusOr<std::unique_ptr<Consumer>> c = Consumer::Create(conn_, ConsumerOpts(""));
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE((*c)->Assign({{"events", 0}, {"events", 1}, {"events", 2}}).ok());
+  std::vector<ConsumerRecord> got = ReadAtLeast(**c, n);
+  ASSERT_EQ(got.size(), static_cast<size_t>(n));
+  std::map<int32_t, int64_t> last;
+  for (const ConsumerRecord& r : got) {
+    auto it = acked.find({r.partition, r.offset});
+    ASSERT_NE(it, acked.end()) << r.partition << "/" << r.offset;
+    EXPECT_EQ(r.value, it->second);
+    if (last.count(r.partition)) EXPECT_EQ(r.offset, last[r.partition] + 1);
+    last[r.partition] = r.offset;
+  }
+
+  absl::StatusOr<client::TopicDetails> d = admin_->DescribeTopic("events");
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->partitions.size(), 3u);
+  for (const client::PartitionDetails& p : d->partitions) {
+    EXPECT_NE(p.leader, 0u);
+    EXPECT_EQ(p.replicas.size(), 3u);
+    EXPECT_EQ(p.earliest_offset, 0);
+    EXPECT_EQ(p.latest_offset, (next_offset[TopicPartition{"events", p.partition}]));
+  }
+}
+
+TEST_F(ClientIntegrationTest, LeaderAndFireAndForgetAcksAreReadable) {
+  CreateTopic("modes", 1);
+  for (client::Acks acks : {client::Acks::kLeader, client::Acks::kNone}) {
+    std::unique_ptr<Producer> producer = MakeProducer(acks);
+    ASSERT_NE(producer, nullptr);
+    for (int i = 0; i < 200; ++i) {
+      ProducerRecord r;
+      r.topic = "modes";
+      r.value =
+          std::string(acks == client::Acks::kLeader ? "leader-" : "none-") + std::to_string(i);
+      producer->Send(std::move(r),
+                     [](absl::StatusOr<RecordMetadata> m) { EXPECT_TRUE(m.ok()) << m.status(); });
+    }
+    ASSERT_TRUE(producer->Flush(60s).ok());
+  }
+  absl::StatusOr<std::unique_ptr<Consumer>> c = Consumer::Create(conn_, ConsumerOpts(""));
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE((*c)->Assign({{"modes", 0}}).ok());
+  std::vector<ConsumerRecord> got = ReadAtLeast(**c, 400);
+  std::set<std::string> values;
+  for (const ConsumerRecord& r : got) values.insert(r.value.value_or(""));
+  EXPECT_EQ(values.size(), 400u);
+}
+
+TEST_F(ClientIntegrationTest, GroupMembersSplitPartitionsAndALaterMemberResumesAfterCommits) {
+  CreateTopic("orders", 4);
+  std::unique_ptr<Producer> producer = MakeProducer(client::Acks::kAll);
+  ASSERT_NE(producer, nullptr);
+  for (int i = 0; i < 400; ++i) {
+    ProducerRecord r;
+    r.topic = "orders";
+    r.key = std::to_string(i);
+    r.value = "o" + std::to_string(i);
+    producer->Send(std::move(r), [](absl::StatusOr<RecordMetadata>) {});
+  }
+  ASSERT_TRUE(producer->Flush(60s).ok());
+
+  ConsumerOptions o = ConsumerOpts("billing");
+  o.enable_auto_commit = false;
+  absl::StatusOr<std::unique_ptr<Consumer>> a = Consumer::Create(conn_, o);
+  absl::StatusOr<std::unique_ptr<Consumer>> b = Consumer::Create(conn_, o);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE((*a)->Subscribe({"orders"}).ok());
+  ASSERT_TRUE((*b)->Subscribe({"orders"}).ok());
+  // Each member polls on its own thread, as applications do (a Poll may sit
+  // in a rebalance until the other member rejoins), until 400 distinct
+  // values came and both hold partitions.
+  std::mutex mu;
+  std::map<std::string, int> seen;
+  std::atomic<bool> stop{false};
+  const auto run = [&](Consumer* c) {
+    const Clock::time_point deadline = Clock::now() + 60s;
+    while (!stop && Clock::now() < deadline) {
+      absl::StatusOr<std::vector<ConsumerRecord>> r = c->Poll(200ms);
+      if (!r.ok()) {
+        ADD_FAILURE() << r.status();
+        return;
+      }
+      std::lock_guard<std::mutex> l(mu);
+      for (const ConsumerRecord& rec : *r) ++seen[*rec.value];
+    }
+  };
+  std::thread ta(run, a->get()), tb(run, b->get());
+  const Clock::time_point deadline = Clock::now() + 60s;
+  while (Clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (seen.size() == 400) break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  // Let a rebalance still in progress settle before reading assignments.
+  std::this_thread::sleep_for(1s);
+  stop = true;
+  ta.join();
+  tb.join();
+  EXPECT_EQ(seen.size(), 400u);
+  std::vector<TopicPartition> pa = (*a)->Assignment(), pb = (*b)->Assignment();
+  EXPECT_FALSE(pa.empty());
+  EXPECT_FALSE(pb.empty());
+  EXPECT_EQ(pa.size() + pb.size(), 4u);
+  for (const TopicPartition& tp : pa) EXPECT_EQ(std::count(pb.begin(), pb.end(), tp), 0);
+  ASSERT_TRUE((*a)->CommitSync().ok());
+  ASSERT_TRUE((*b)->CommitSync().ok());
+  (*a)->Close();
+  (*b)->Close();
+
+  // A new member starts from the commits: nothing old, then only the new.
+  absl::StatusOr<std::unique_ptr<Consumer>> late = Consumer::Create(conn_, o);
+  ASSERT_TRUE(late.ok());
+  ASSERT_TRUE((*late)->Subscribe({"orders"}).ok());
+  absl::StatusOr<std::vector<ConsumerRecord>> first = (*late)->Poll(2s);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->empty()) << first->size() << " old record(s) delivered again";
+  for (int i = 0; i < 10; ++i) {
+    ProducerRecord r;
+    r.topic = "orders";
+    r.value = "new" + std::to_string(i);
+    producer->Send(std::move(r), [](absl::StatusOr<RecordMetadata>) {});
+  }
+  ASSERT_TRUE(producer->Flush(60s).ok());
+  std::vector<ConsumerRecord> fresh = ReadAtLeast(**late, 10);
+  ASSERT_EQ(fresh.size(), 10u);
+  for (const ConsumerRecord& r : fresh) EXPECT_TRUE(absl::StartsWith(*r.value, "new"));
+}
+
+TEST_F(ClientIntegrationTest, EveryAcknowledgedRecordSurvivesALeaderKill) {
+  CreateTopic("durable", 1);
+  std::unique_ptr<Producer> producer = MakeProducer(client::Acks::kAll);
+  ASSERT_NE(producer, nullptr);
+  std::vector<std::future<absl::StatusOr<RecordMetadata>>> acks;
+  for (int i = 0; i < 2000; ++i) {
+    if (i == 500) {
+      // The partition's leader as the cluster reports it (heartbeats carry
+      // leaderships, so it may take a moment to be known).
+      absl::StatusOr<std::pair<uint64_t, std::string>> leader = absl::UnavailableError("not asked");
+      for (int attempt = 0; attempt < 100 && !leader.ok(); ++attempt) {
+        absl::StatusOr<std::shared_ptr<const client::ClusterMetadata>> m = conn_->Metadata(true);
+        ASSERT_TRUE(m.ok()) << m.status();
+        leader = (*m)->Leader({"durable", 0});
+        if (!leader.ok()) std::this_thread::sleep_for(100ms);
+      }
+      ASSERT_TRUE(leader.ok()) << leader.status();
+      cluster_->Kill(static_cast<int>(leader->first));
+    }
+    ProducerRecord r;
+    r.topic = "durable";
+    r.value = "d" + std::to_string(i);
+    acks.push_back(producer->Send(std::move(r)));
+    if (i % 100 == 99) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(producer->Flush(90s).ok());
+  std::set<std::string> acked;
+  for (size_t i = 0; i < acks.size(); ++i) {
+    absl::StatusOr<RecordMetadata> m = acks[i].get();
+    if (m.ok()) acked.insert("d" + std::to_string(i));
+  }
+  EXPECT_EQ(acked.size(), 2000u) << "retries should get every record through";
+  absl::StatusOr<std::unique_ptr<Consumer>> c = Consumer::Create(conn_, ConsumerOpts(""));
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Assign({{"durable", 0}}).ok());
+  std::set<std::string> read;
+  const Clock::time_point deadline = Clock::now() + 60s;
+  while (Clock::now() < deadline &&
+         !std::includes(read.begin(), read.end(), acked.begin(), acked.end())) {
+    absl::StatusOr<std::vector<ConsumerRecord>> r = (*c)->Poll(500ms);
+    ASSERT_TRUE(r.ok()) << r.status();
+    for (const ConsumerRecord& rec : *r) read.insert(*rec.value);
+  }
+  for (const std::string& v : acked) EXPECT_TRUE(read.count(v)) << "lost acknowledged " << v;
+}
+
+TEST(ClientConnectTest, AnUnreachableClusterNamesTheAddressesTried) {
+  client::ClientOptions o;
+  absl::StatusOr<int> port = PickFreePort();
+  ASSERT_TRUE(port.ok());
+  o.bootstrap = {"127.0.0.1:" + std::to_string(*port)};
+  o.retry_timeout = 1s;
+  o.request_timeout = 500ms;
+  absl::StatusOr<std::shared_ptr<Cluster>> c = Cluster::Connect(o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_TRUE(absl::IsUnavailable(c.status()) || absl::IsDeadlineExceeded(c.status()))
+      << c.status();
+  EXPECT_TRUE(absl::StrContains(c.status().message(), o.bootstrap[0])) << c.status();
+  o.bootstrap = {"no-port"};
+  EXPECT_TRUE(absl::IsInvalidArgument(Cluster::Connect(o).status()));
+}
+
+}  // namespace
+}  // namespace raftlog::testing
