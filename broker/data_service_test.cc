@@ -20,6 +20,7 @@
 #include "broker/local_cluster_test_util.h"
 #include "broker/metadata_commands_test_util.h"
 #include "broker/metadata_group.h"
+#include "broker/metadata_host_test_util.h"
 #include "broker/replica_manager.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -101,10 +102,7 @@ class DataServiceTest : public ::testing::Test {
   void SetUp() override {
     c_.Tweak([this](NodeOptions& o) {
       const uint64_t id = o.id.value();
-      o.metadata_voters = raft::ConfState{{NodeId(1), NodeId(2), NodeId(3)}, {}};
-      o.open_metadata = [this, id, dir = o.data_dir + "/metadata"](const raft::ConfState& conf) {
-        return OpenMetadataHost(dir, conf, nullptr, &state_[id]);
-      };
+      testing::HostMetadataGroup(o, state_);
       FetchWaiters* w = waiters_[id].get();
       o.on_high_watermark = [w](GroupId g) { w->Notify(g); };
     });

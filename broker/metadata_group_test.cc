@@ -12,6 +12,7 @@
 
 #include "broker/local_cluster_test_util.h"
 #include "broker/metadata_commands_test_util.h"
+#include "broker/metadata_host_test_util.h"
 #include "gtest/gtest.h"
 
 namespace raftlog::broker {
@@ -28,11 +29,7 @@ class MetadataGroupTest : public ::testing::Test {
   void SetUp() override {
     c_.Tweak([this](NodeOptions& o) {
       const uint64_t id = o.id.value();
-      o.metadata_voters = raft::ConfState{{NodeId(1), NodeId(2), NodeId(3)}, {}};
-      o.open_metadata = [this, id, dir = o.data_dir + "/metadata"](const raft::ConfState& conf) {
-        return OpenMetadataHost(
-            dir, conf, [this, id](LogIndex) { ++notified_[id]; }, &state_[id]);
-      };
+      testing::HostMetadataGroup(o, state_, [this, id](LogIndex) { ++notified_[id]; });
     });
     for (uint64_t id = 1; id <= 3; ++id) c_.Start(id);
   }

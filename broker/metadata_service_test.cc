@@ -22,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "broker/local_cluster_test_util.h"
 #include "broker/metadata_group.h"
+#include "broker/metadata_host_test_util.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -42,12 +43,7 @@ class MetadataCluster {
       : controller_(controller) {
     c_.Tweak([this](NodeOptions& o) {
       o.sync = false;
-      o.metadata_voters.voters = {raft::NodeId(1), raft::NodeId(2), raft::NodeId(3)};
-      const uint64_t id = o.id.value();
-      const std::string dir = c_.dir(id) + "/metadata";
-      o.open_metadata = [this, id, dir](const raft::ConfState& initial) {
-        return OpenMetadataHost(dir, initial, nullptr, &states_[id]);
-      };
+      testing::HostMetadataGroup(o, states_);
     });
     for (uint64_t id = 1; id <= static_cast<uint64_t>(started); ++id) Start(id);
   }

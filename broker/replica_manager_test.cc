@@ -16,6 +16,7 @@
 #include "broker/local_cluster_test_util.h"
 #include "broker/metadata_commands_test_util.h"
 #include "broker/metadata_group.h"
+#include "broker/metadata_host_test_util.h"
 #include "gtest/gtest.h"
 
 namespace raftlog::broker {
@@ -30,13 +31,7 @@ using namespace std::chrono_literals;
 class ReplicaManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    c_.Tweak([this](NodeOptions& o) {
-      const uint64_t id = o.id.value();
-      o.metadata_voters = raft::ConfState{{NodeId(1), NodeId(2), NodeId(3)}, {}};
-      o.open_metadata = [this, id, dir = o.data_dir + "/metadata"](const raft::ConfState& conf) {
-        return OpenMetadataHost(dir, conf, nullptr, &state_[id]);
-      };
-    });
+    c_.Tweak([this](NodeOptions& o) { testing::HostMetadataGroup(o, state_); });
     for (uint64_t id = 1; id <= 3; ++id) StartNode(id);
   }
   void TearDown() override {
