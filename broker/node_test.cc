@@ -196,7 +196,7 @@ TEST_F(NodeTest, AppendedRunsOnceTheLeadersOwnWriteIsDurableBeforeCommit) {
 TEST(NodeHooksTest, HighWatermarkHookFiresWhenAGroupsHighWatermarkAdvances) {
   std::mutex mu;
   std::map<uint64_t, std::set<GroupId>> advanced;  // node -> groups
-  LocalCluster c(3);                                // stopped before the two above go
+  LocalCluster c(3);                               // stopped before the two above go
   c.Tweak([&](NodeOptions& o) {
     const uint64_t id = o.id.value();
     o.on_high_watermark = [&, id](GroupId g) {

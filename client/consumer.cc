@@ -480,20 +480,12 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> Consumer::Committed(
   if (options_.group_id.empty()) {
     return absl::FailedPreconditionError("committed offsets need a group id");
   }
-  apipb::OffsetFetchRequest req;
-  req.set_group_id(options_.group_id);
-  std::set<std::string> topics;
-  for (const TopicPartition& tp : partitions) topics.insert(tp.topic);
-  for (const std::string& t : topics) req.add_topics(t);
-  absl::StatusOr<apipb::OffsetFetchResponse> r =
-      cluster_->CallGroups(&apipb::GroupCoordinator::Stub::OffsetFetch, req);
-  if (!r.ok()) return r.status();
-  if (absl::Status e = ApiError(r->error(), r->error_message()); !e.ok()) return e;
-  const std::set<TopicPartition> wanted(partitions.begin(), partitions.end());
+  absl::StatusOr<std::map<TopicPartition, int64_t>> all =
+      AdminClient(cluster_).FetchGroupOffsets(options_.group_id);
+  if (!all.ok()) return all.status();
   std::map<TopicPartition, int64_t> out;
-  for (const apipb::CommittedPartitionOffset& o : r->offsets()) {
-    const TopicPartition tp{o.topic(), o.partition()};
-    if (wanted.count(tp)) out[tp] = o.offset();
+  for (const TopicPartition& tp : partitions) {
+    if (auto it = all->find(tp); it != all->end()) out[tp] = it->second;
   }
   return out;
 }
