@@ -60,6 +60,9 @@ void RaftGroup::Propose(std::vector<std::string> entries, ProposeCallback done,
   std::vector<ProducerBatch> producer_batches;
   if (idempotence_ != nullptr && node_->role() == raft::Role::kLeader &&
       PartitionIdempotence::AnyIdempotent(entries)) {
+    // Leadership may have been won earlier in this loop iteration: let the
+    // producer state learn it (and its first index) before planning.
+    PublishStatus();
     IdempotentPlan plan = idempotence_->Plan(entries, applied_);
     switch (plan.kind) {
       case IdempotentPlan::Kind::kReject:
