@@ -158,7 +158,9 @@ TEST_F(ClientIntegrationTest, ProduceWithKeysThenReadEverythingBackAtItsOffset) 
     auto it = acked.find({r.partition, r.offset});
     ASSERT_NE(it, acked.end()) << r.partition << "/" << r.offset;
     EXPECT_EQ(r.value, it->second);
-    if (last.count(r.partition)) EXPECT_EQ(r.offset, last[r.partition] + 1);
+    if (last.count(r.partition)) {
+      EXPECT_EQ(r.offset, last[r.partition] + 1);
+    }
     last[r.partition] = r.offset;
   }
 
