@@ -6,6 +6,8 @@
 // the state machine's snapshot; without a quorum a read is refused in time.
 #include "broker/metadata_group.h"
 
+#include <array>
+#include <atomic>
 #include <future>
 #include <memory>
 #include <string>
@@ -62,9 +64,11 @@ class MetadataGroupTest : public ::testing::Test {
     }
   }
 
-  LocalCluster c_{3};
+  // Declared before the cluster: the nodes' loop threads use them until the
+  // cluster is destroyed.
   std::map<uint64_t, MetadataStateMachine*> state_;
-  std::map<uint64_t, std::atomic<int>> notified_;
+  std::array<std::atomic<int>, 4> notified_{};  // by node id (1..3)
+  LocalCluster c_{3};
 };
 
 TEST_F(MetadataGroupTest, ProposalsReturnTheStateMachinesOutcomeOnEveryReplica) {
