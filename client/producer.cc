@@ -265,7 +265,7 @@ void Producer::SendPartition(const TopicPartition& tp) {
       ++calls_in_flight_;  // from here until OnProduced or the failure below
     }
   }
-  for (auto& cb : callbacks) cb();
+  RunCallbacks(callbacks);
   if (count == 0) return;
 
   absl::StatusOr<std::shared_ptr<const ClusterMetadata>> md = cluster_->Metadata();
@@ -294,7 +294,7 @@ void Producer::SendPartition(const TopicPartition& tp) {
           if (!p.done) continue;
           SendCallback done = std::move(p.done);
           p.done = nullptr;
-          callbacks.push_back([done, tp, ts = p.timestamp_ms] {
+          DeferLocked(callbacks, [done, tp, ts = p.timestamp_ms] {
             done(RecordMetadata{tp.topic, tp.partition, -1, ts});
           });
         }
@@ -311,7 +311,7 @@ void Producer::SendPartition(const TopicPartition& tp) {
           OnProduced(tp, count, s, call->resp, code);
         });
   }
-  for (auto& cb : callbacks) cb();
+  RunCallbacks(callbacks);
 }
 
 void Producer::OnProduced(const TopicPartition& tp, size_t count, const grpc::Status& status,
@@ -334,7 +334,7 @@ void Producer::OnProduced(const TopicPartition& tp, size_t count, const grpc::St
           if (!status.ok()) {
             continue;  // acks=0: already completed
           }
-          callbacks.push_back([done = std::move(p.done), tp, offset, ts = p.timestamp_ms] {
+          DeferLocked(callbacks, [done = std::move(p.done), tp, offset, ts = p.timestamp_ms] {
             done(RecordMetadata{tp.topic, tp.partition, offset, ts});
           });
         }
@@ -357,7 +357,7 @@ void Producer::OnProduced(const TopicPartition& tp, size_t count, const grpc::St
   }
   cv_.notify_all();
   done_cv_.notify_all();
-  for (auto& cb : callbacks) cb();
+  RunCallbacks(callbacks);
 }
 
 void Producer::FailOrRetryLocked(const TopicPartition& tp, size_t count, const absl::Status& error,
@@ -381,7 +381,7 @@ void Producer::FailOrRetryLocked(const TopicPartition& tp, size_t count, const a
                     "last error: %s",
                     tp.topic, tp.partition, options_.delivery_timeout.count(), error.message()))
               : error;
-      callbacks.push_back([done = std::move(p.done), why] { done(why); });
+      DeferLocked(callbacks, [done = std::move(p.done), why] { done(why); });
     }
     buffered_bytes_ -= b.bytes;
     pending_records_ -= b.records.size();
@@ -391,11 +391,30 @@ void Producer::FailOrRetryLocked(const TopicPartition& tp, size_t count, const a
   done_cv_.notify_all();
 }
 
+void Producer::DeferLocked(std::vector<std::function<void()>>& callbacks,
+                           std::function<void()> callback) {
+  callbacks.push_back(std::move(callback));
+  ++callbacks_running_;
+}
+
+void Producer::RunCallbacks(std::vector<std::function<void()>>& callbacks) {
+  if (callbacks.empty()) return;
+  for (auto& cb : callbacks) cb();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    callbacks_running_ -= callbacks.size();
+  }
+  done_cv_.notify_all();
+  callbacks.clear();
+}
+
 absl::Status Producer::Flush(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> l(mu_);
   ++flushing_;
   cv_.notify_all();
-  const bool done = done_cv_.wait_for(l, timeout, [&] { return pending_records_ == 0; });
+  // Done once every record is answered AND its callback has returned.
+  const bool done = done_cv_.wait_for(
+      l, timeout, [&] { return pending_records_ == 0 && callbacks_running_ == 0; });
   --flushing_;
   if (!done) {
     return absl::DeadlineExceededError(absl::StrFormat(
@@ -425,7 +444,7 @@ void Producer::Close(std::chrono::milliseconds timeout) {
   cv_.notify_all();
   done_cv_.notify_all();
   if (sender_.joinable()) sender_.join();
-  for (auto& cb : callbacks) cb();
+  RunCallbacks(callbacks);
 }
 
 }  // namespace raftlog::client

@@ -100,8 +100,8 @@ class Producer {
   std::future<absl::StatusOr<RecordMetadata>> Send(ProducerRecord record);
 
   // Sends everything buffered now (ignoring linger) and waits until every
-  // record sent before the call has completed. DeadlineExceeded if not
-  // within `timeout`.
+  // record sent before the call has completed and its callback returned.
+  // DeadlineExceeded if not within `timeout`.
   absl::Status Flush(std::chrono::milliseconds timeout = std::chrono::seconds(120));
   // Flush, then stop; records still pending after `timeout` fail.
   void Close(std::chrono::milliseconds timeout = std::chrono::seconds(120));
@@ -145,6 +145,10 @@ class Producer {
   void FailOrRetryLocked(const TopicPartition& tp, size_t count, const absl::Status& error,
                          bool retry, std::vector<std::function<void()>>& callbacks);
   absl::Status EncodeLocked(Batch& batch, PartitionQueue& queue);
+  // Queues a record callback to run once mu_ is released (RunCallbacks);
+  // Flush waits for it.
+  void DeferLocked(std::vector<std::function<void()>>& callbacks, std::function<void()> callback);
+  void RunCallbacks(std::vector<std::function<void()>>& callbacks);
 
   const std::shared_ptr<Cluster> cluster_;
   const ProducerOptions options_;
@@ -157,7 +161,8 @@ class Producer {
   std::map<std::string, int32_t> sticky_;  // topic -> sticky partition for keyless records
   size_t buffered_bytes_ = 0;
   size_t pending_records_ = 0;
-  int calls_in_flight_ = 0;  // Close waits for these (their callbacks use `this`)
+  size_t callbacks_running_ = 0;  // deferred callbacks not yet returned
+  int calls_in_flight_ = 0;       // Close waits for these (their callbacks use `this`)
   int flushing_ = 0;
   bool closing_ = false;
   bool stopped_ = false;
