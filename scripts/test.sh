@@ -47,7 +47,7 @@ fi
 
 echo "== build (ASan+UBSan, unit tests)"
 if "$root/scripts/build.sh" "$root/build-asan" -DRAFTLOG_SANITIZE=ON \
-    -DRAFTLOG_DIRS="storage;raft;proto;broker;client;cli;tests"; then
+    -DRAFTLOG_DIRS="storage;raft;proto;broker;client;cli;tests" --target unit_tests; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run_ctest asan "$root/build-asan" -L unit
 else
