@@ -758,6 +758,29 @@ absl::StatusOr<raft::LogIndex> Node::CompactLog(GroupId group, raft::LogIndex in
   return result;
 }
 
+absl::StatusOr<LogChecksum> Node::LogChecksumOf(GroupId group, raft::LogIndex from,
+                                                raft::LogIndex to) {
+  absl::StatusOr<LogChecksum> result = absl::InternalError("not run");
+  absl::Status s = RunOnLoop([&] {
+    auto it = groups_.find(group);
+    if (it == groups_.end()) {
+      result = absl::NotFoundError(absl::StrFormat("group %d is not hosted here", group));
+      return;
+    }
+    RaftGroup& g = *it->second;
+    const raft::LogIndex commit = g.node().Status().commit;
+    if (to > commit) {
+      result = absl::OutOfRangeError(
+          absl::StrFormat("range [%d, %d] goes past this replica's commit index %d", from.value(),
+                          to.value(), commit.value()));
+      return;
+    }
+    result = ChecksumLogRange(g.storage(), from, to);
+  });
+  if (!s.ok()) return s;
+  return result;
+}
+
 GroupStatusInfo Node::StatusOf(RaftGroup& g) {
   GroupStatusInfo info;
   info.group = g.id();

@@ -44,6 +44,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "broker/group_state_machine.h"
+#include "broker/log_checksum.h"
 #include "broker/node_journal.h"
 #include "broker/raft_group.h"
 #include "broker/sync_pool.h"
@@ -164,6 +165,10 @@ class Node : public TransportSink {
   absl::Status TransferLeader(GroupId group, raft::NodeId to);
   // Drops the log prefix up to `index` (0 = applied); returns the new first index.
   absl::StatusOr<raft::LogIndex> CompactLog(GroupId group, raft::LogIndex index);
+  // Checksum of this replica's log over [from, to] (log_checksum.h); OutOfRange
+  // unless first index <= from <= to <= commit index. Reads on the loop
+  // thread (it pauses this node's groups while it reads): tests and debugging.
+  absl::StatusOr<LogChecksum> LogChecksumOf(GroupId group, raft::LogIndex from, raft::LogIndex to);
   // Every group's status (all if `groups` is empty). Unavailable until the
   // node has started (it may be recovering groups from disk) and once stopped.
   absl::StatusOr<std::vector<GroupStatusInfo>> Status(const std::vector<GroupId>& groups);

@@ -218,4 +218,17 @@ grpc::Status NodeAdminService::CompactLog(grpc::ServerContext*, const pb::Compac
   return grpc::Status::OK;
 }
 
+grpc::Status NodeAdminService::LogChecksum(grpc::ServerContext*, const pb::LogChecksumRequest* req,
+                                           pb::LogChecksumResponse* resp) {
+  if (draining_.load()) return Refuse();
+  absl::StatusOr<broker::LogChecksum> sum = node_->LogChecksumOf(
+      req->group(), raft::LogIndex(req->from_index()), raft::LogIndex(req->to_index()));
+  if (!sum.ok()) return ToGrpcStatus(sum.status());
+  resp->set_from_index(sum->from.value());
+  resp->set_to_index(sum->to.value());
+  resp->set_entries(sum->entries);
+  resp->set_crc32c(sum->crc32c);
+  return grpc::Status::OK;
+}
+
 }  // namespace raftlog::broker

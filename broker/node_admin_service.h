@@ -58,6 +58,8 @@ class NodeAdminService final : public raftlog::node::v1::NodeAdmin::WithCallback
                               node::v1::TransferLeaderResponse* resp) override;
   grpc::Status CompactLog(grpc::ServerContext* ctx, const node::v1::CompactLogRequest* req,
                           node::v1::CompactLogResponse* resp) override;
+  grpc::Status LogChecksum(grpc::ServerContext* ctx, const node::v1::LogChecksumRequest* req,
+                           node::v1::LogChecksumResponse* resp) override;
 
  private:
   grpc::Status Refuse() const;

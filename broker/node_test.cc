@@ -106,6 +106,32 @@ TEST_F(NodeTest, KilledLeaderIsReplacedAndRestartedNodeCatchesUp) {
   c_.Start(old_leader);  // recovers from its directory
   ASSERT_TRUE(WaitFor([&] { return c_.node(old_leader)->FindGroup(1)->high_watermark() == 40; }));
   EXPECT_EQ(c_.Committed(old_leader, 1), c_.Committed(new_leader, 1));
+
+  // Every replica's log checksums equal over the range all of them committed.
+  ASSERT_TRUE(WaitFor([&] {
+    for (uint64_t id = 1; id <= 3; ++id) {
+      if (c_.node(id)->Status({1}).value()[0].raft.commit !=
+          c_.node(new_leader)->Status({1}).value()[0].raft.commit) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  const LogIndex commit = c_.node(new_leader)->Status({1}).value()[0].raft.commit;
+  auto want = c_.node(new_leader)->LogChecksumOf(1, LogIndex(1), commit);
+  ASSERT_TRUE(want.ok()) << want.status();
+  EXPECT_GE(want->entries, 20u);
+  for (uint64_t id = 1; id <= 3; ++id) {
+    auto sum = c_.node(id)->LogChecksumOf(1, LogIndex(1), commit);
+    ASSERT_TRUE(sum.ok()) << sum.status();
+    EXPECT_EQ(sum->crc32c, want->crc32c) << "node " << id;
+    EXPECT_EQ(sum->entries, want->entries);
+  }
+  // Past the commit index, or a group not hosted here: refused.
+  EXPECT_TRUE(absl::IsOutOfRange(
+      c_.node(new_leader)->LogChecksumOf(1, LogIndex(1), LogIndex(commit.value() + 1)).status()));
+  EXPECT_TRUE(
+      absl::IsNotFound(c_.node(new_leader)->LogChecksumOf(42, LogIndex(1), commit).status()));
 }
 
 TEST_F(NodeTest, LaggingNodeCatchesUpBySnapshotAfterTheOthersCompacted) {
