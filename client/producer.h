@@ -16,9 +16,9 @@
 //   - Idempotence (default on): the producer takes a producer id from the
 //     cluster (AllocateProducerIds) and numbers each partition's batches
 //     with Kafka's base sequence, so a retried batch carries the same
-//     (producer id, epoch, sequence). NOTE: raftlogd does not yet drop such
-//     duplicates (issue 6 open item), so a retry after a timeout whose
-//     first attempt did commit can still store the batch twice.
+//     (producer id, epoch, sequence); the partition's leader recognises a
+//     retry of a batch it already stored (broker/idempotence.h) and answers
+//     with the original offset instead of storing it twice.
 //
 // Every Send completes exactly once (callback or future): with the record's
 // offset, or with the error that ended its delivery. Callbacks run on the
