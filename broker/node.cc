@@ -56,6 +56,7 @@ raft::Config Node::RaftConfig(raft::LogIndex applied) const {
   c.applied = applied;
   c.pre_vote = true;
   c.check_quorum = true;
+  c.recovering = recovering_.load();
   return c;
 }
 

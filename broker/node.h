@@ -28,6 +28,7 @@
 // proposals fail; Status shows the error); the node keeps running.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -88,6 +89,8 @@ struct NodeOptions {
   bool sync = true;
   int sync_threads = 8;
   SyncMode sync_mode = SyncMode::kJournal;
+  // Start in amnesia recovery (BeginRecovery before Start).
+  bool recovering = false;
   // kJournal: the journal file is rotated and the logs written meanwhile
   // fsynced in the background once it holds this many bytes or is this old.
   uint64_t journal_rotate_bytes = 64ull << 20;
@@ -169,6 +172,15 @@ class Node : public TransportSink {
   // unless first index <= from <= to <= commit index. Reads on the loop
   // thread (it pauses this node's groups while it reads): tests and debugging.
   absl::StatusOr<LogChecksum> LogChecksumOf(GroupId group, raft::LogIndex from, raft::LogIndex to);
+
+  // Amnesia recovery (PITFALLS #14): this node restarted on an empty disk in
+  // an existing cluster. While set, every group it opens or creates starts
+  // with raft::Config::recovering (no votes, no campaigns until caught up).
+  // BeginRecovery must be called before Start(); EndRecovery once every
+  // hosted group has caught up (ReplicaManager decides). Thread-safe.
+  void BeginRecovery() { recovering_.store(true); }
+  void EndRecovery() { recovering_.store(false); }
+  bool recovering() const { return recovering_.load(); }
   // Every group's status (all if `groups` is empty). Unavailable until the
   // node has started (it may be recovering groups from disk) and once stopped.
   absl::StatusOr<std::vector<GroupStatusInfo>> Status(const std::vector<GroupId>& groups);
@@ -251,6 +263,7 @@ class Node : public TransportSink {
   GroupStatusInfo StatusOf(RaftGroup& g);
 
   const NodeOptions options_;
+  std::atomic<bool> recovering_{options_.recovering};
   SyncPool sync_pool_;
 
   mutable std::mutex mu_;  // guards inbox_, stopping_, groups_ (map, not the groups)

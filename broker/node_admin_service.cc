@@ -36,6 +36,7 @@ void FillGroup(const GroupStatusInfo& g, pb::GroupStatus* out) {
   out->set_applied_index(g.raft.applied.value());
   out->set_first_index(g.first_index.value());
   out->set_last_index(g.raft.last_index.value());
+  out->set_recovering(g.raft.recovering);
   for (raft::NodeId v : g.raft.conf_state.voters) out->add_voters(v.value());
   for (const FollowerStatus& f : g.followers) {
     pb::FollowerProgress* p = out->add_followers();
@@ -228,6 +229,22 @@ grpc::Status NodeAdminService::LogChecksum(grpc::ServerContext*, const pb::LogCh
   resp->set_to_index(sum->to.value());
   resp->set_entries(sum->entries);
   resp->set_crc32c(sum->crc32c);
+  return grpc::Status::OK;
+}
+
+grpc::Status NodeAdminService::Identity(grpc::ServerContext*, const pb::IdentityRequest*,
+                                        pb::IdentityResponse* resp) {
+  resp->set_node(node_->id().value());
+  resp->set_cluster_id(identity_.cluster_id);
+  resp->set_directory_id(identity_.directory_id);
+  resp->set_recovering(node_->recovering());
+  bool has_data = identity_.directory_had_data;
+  absl::StatusOr<std::vector<GroupStatusInfo>> metadata = node_->Status({kMetadataGroup});
+  resp->set_started(metadata.ok());
+  if (metadata.ok() && !metadata->empty() && metadata->front().raft.commit.value() > 0) {
+    has_data = true;
+  }
+  resp->set_has_data(has_data);
   return grpc::Status::OK;
 }
 

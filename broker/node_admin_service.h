@@ -27,6 +27,9 @@ struct NodeIdentity {
   std::string cluster_id;
   std::string advertised_address;
   std::map<raft::NodeId, std::string> peer_addresses;  // for leader hints
+  std::string directory_id;
+  // The data directory existed before this start (DataDir::is_new() false).
+  bool directory_had_data = false;
 };
 
 // Propose uses gRPC's callback API: a waiting proposal holds no server
@@ -58,6 +61,8 @@ class NodeAdminService final : public raftlog::node::v1::NodeAdmin::WithCallback
                               node::v1::TransferLeaderResponse* resp) override;
   grpc::Status CompactLog(grpc::ServerContext* ctx, const node::v1::CompactLogRequest* req,
                           node::v1::CompactLogResponse* resp) override;
+  grpc::Status Identity(grpc::ServerContext* ctx, const node::v1::IdentityRequest* req,
+                        node::v1::IdentityResponse* resp) override;
   grpc::Status LogChecksum(grpc::ServerContext* ctx, const node::v1::LogChecksumRequest* req,
                            node::v1::LogChecksumResponse* resp) override;
 

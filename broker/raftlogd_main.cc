@@ -36,6 +36,7 @@
 #include "broker/node_config.h"
 #include "broker/node_metrics.h"
 #include "broker/replica_manager.h"
+#include "broker/startup_probe.h"
 #include "broker/transport.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
@@ -151,7 +152,8 @@ int Run(int argc, char** argv) {
   }
   transport = std::make_unique<Transport>(std::move(topts), &node);
 
-  NodeIdentity identity{config->cluster_id, config->advertised_address, config->peers};
+  NodeIdentity identity{config->cluster_id, config->advertised_address, config->peers,
+                        (*data_dir)->directory_id(), !(*data_dir)->is_new()};
   NodeAdminService admin(&node, identity, [&transport] { return transport->Stats(); });
   MetadataServiceOptions mopts;
   mopts.peer_addresses = config->peers;
@@ -201,6 +203,46 @@ int Run(int argc, char** argv) {
     metrics_server = *std::move(m);
   }
   transport->Start();
+  // PITFALLS #14: an empty directory in a cluster that already exists is a
+  // lost disk; the node then votes only once it has caught up.
+  absl::StatusOr<bool> recovering = RecoveringMarkerExists((*data_dir)->path());
+  if (recovering.ok() && !*recovering && (*data_dir)->is_new() && config->peers.size() > 1) {
+    LOG(INFO) << "empty data directory: asking the peers whether the cluster already exists";
+    StartupProbeOptions probe;
+    probe.cluster_id = config->cluster_id;
+    probe.self = config->id;
+    probe.peers = config->peers;
+    probe.stop = [] {
+      sigset_t pending;
+      sigpending(&pending);
+      return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
+    };
+    absl::StatusOr<EmptyDirectoryStart> start = ProbePeersFromEmptyDirectory(probe);
+    if (!start.ok()) {
+      transport->Stop(0);
+      server->Shutdown(std::chrono::system_clock::now());
+      LOG(INFO) << "stopped while waiting for the peers; nothing was started";
+      return 0;
+    }
+    if (*start == EmptyDirectoryStart::kReplacement) {
+      LOG(WARNING) << "the cluster exists and this node's directory is empty: its disk was "
+                      "lost. It takes no part in elections until every group it hosts has "
+                      "caught up (marker "
+                   << kRecoveringMarkerFileName << ")";
+      if (absl::Status s = WriteRecoveringMarker((*data_dir)->path()); s.ok()) {
+        recovering = true;
+      } else {
+        recovering = s;
+      }
+    }
+  }
+  if (!recovering.ok()) {
+    transport->Stop(0);
+    server->Shutdown(std::chrono::system_clock::now());
+    return Fail(1, absl::StrFormat("amnesia recovery marker in %s: %s", config->data_dir,
+                                   recovering.status().message()));
+  }
+  if (*recovering) node.BeginRecovery();
   if (absl::Status s = node.Start(); !s.ok()) {
     transport->Stop(0);
     server->Shutdown(std::chrono::system_clock::now());
@@ -211,6 +253,13 @@ int Run(int argc, char** argv) {
   data_service.SetState(metadata);
   ReplicaManagerOptions ropts;
   ropts.leader_balance_interval = std::chrono::milliseconds(config->leader_rebalance_interval_ms);
+  ropts.on_recovered = [dir = (*data_dir)->path()] {
+    if (absl::Status s = RemoveRecoveringMarker(dir); !s.ok()) {
+      LOG(ERROR) << "amnesia recovery: " << s << " (trying again)";
+      return false;
+    }
+    return true;
+  };
   ReplicaManager replicas(&node, metadata, ropts);
   replicas_to_notify.store(&replicas);
   replicas.Start();

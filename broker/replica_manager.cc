@@ -94,6 +94,11 @@ ReconcileReport ReplicaManager::RunOnce(bool balance_leaders) {
   const auto note = [&report](absl::Status s) {
     if (report.status.ok() && !s.ok()) report.status = std::move(s);
   };
+  raft::LogIndex metadata_applied_before;
+  if (node_->recovering()) {
+    absl::StatusOr<std::vector<GroupStatusInfo>> st = node_->Status({kMetadataGroup});
+    if (st.ok() && !st->empty()) metadata_applied_before = (*st)[0].raft.applied;
+  }
   uint64_t next_group_id = 0;
   std::map<GroupId, raft::NodeId> preferred;
   absl::StatusOr<std::map<GroupId, std::vector<raft::NodeId>>> desired =
@@ -128,7 +133,33 @@ ReconcileReport ReplicaManager::RunOnce(bool balance_leaders) {
   }
   if (balance_leaders) BalanceLeaders(preferred, report);
   MaybeCompactMetadata(report);
+  if (node_->recovering()) MaybeEndRecovery(metadata_applied_before, report);
   return report;
+}
+
+void ReplicaManager::MaybeEndRecovery(raft::LogIndex applied_before, ReconcileReport& report) {
+  absl::StatusOr<std::vector<GroupStatusInfo>> all = node_->Status({});
+  if (!all.ok()) return;
+  const GroupStatusInfo* metadata = nullptr;
+  for (const GroupStatusInfo& g : *all) {
+    if (g.group == kMetadataGroup) metadata = &g;
+  }
+  if (metadata == nullptr || metadata->raft.recovering) return;
+  if (!metadata_recovered_at_) {
+    // Every partition assigned here before the disk was lost is in the
+    // metadata up to this index; the next pass reconciles at least that far.
+    metadata_recovered_at_ = metadata->raft.commit;
+    return;
+  }
+  if (applied_before < *metadata_recovered_at_) return;
+  for (const GroupStatusInfo& g : *all) {
+    if (g.raft.recovering) return;
+  }
+  if (options_.on_recovered && !options_.on_recovered()) return;
+  node_->EndRecovery();
+  report.recovery_ended = true;
+  LOG(INFO) << "replica manager: amnesia recovery ended: every group hosted here has caught up "
+               "and votes again";
 }
 
 void ReplicaManager::BalanceLeaders(const std::map<GroupId, raft::NodeId>& preferred,

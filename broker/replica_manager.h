@@ -9,6 +9,11 @@
 //     log (match == last index, recently active) gets its leadership handed
 //     to it, so leaders spread evenly again after a node returns (Kafka's
 //     auto.leader.rebalance, decided per partition by its current leader).
+//   - AMNESIA RECOVERY (Node::recovering(), startup_probe.h): ends once the
+//     metadata group has caught up, a pass has reconciled the replicas from
+//     metadata applied at least that far, and every hosted group has caught
+//     up too; then `on_recovered` runs (it removes the marker file and calls
+//     Node::EndRecovery; on failure it is tried again next pass).
 //   - METADATA LOG: once the metadata group holds more than
 //     `metadata_compact_entries` applied entries, its log prefix is dropped
 //     (the state machine's snapshot covers it).
@@ -30,8 +35,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -48,12 +55,15 @@ struct ReplicaManagerOptions {
   // 0 disables balancing.
   std::chrono::milliseconds leader_balance_interval{5000};
   uint64_t metadata_compact_entries = 10000;
+  // Ends amnesia recovery; returns false to be called again later.
+  std::function<bool()> on_recovered;
 };
 
 struct ReconcileReport {
   std::vector<GroupId> created;
   std::vector<GroupId> removed;
   std::vector<GroupId> transferred;  // leadership handed to the preferred leader
+  bool recovery_ended = false;       // amnesia recovery ended in this pass
   absl::Status status;               // the first failure of the pass (it goes on)
 };
 
@@ -81,10 +91,15 @@ class ReplicaManager {
       uint64_t& next_group_id, std::map<GroupId, raft::NodeId>& preferred) const;
   void BalanceLeaders(const std::map<GroupId, raft::NodeId>& preferred, ReconcileReport& report);
   void MaybeCompactMetadata(ReconcileReport& report);
+  // See AMNESIA RECOVERY; `applied_before` is the metadata applied index read
+  // before this pass read the desired replicas.
+  void MaybeEndRecovery(raft::LogIndex applied_before, ReconcileReport& report);
 
   Node* const node_;
   MetadataStateMachine* const state_;
   const ReplicaManagerOptions options_;
+  // The metadata group's commit index when it was first seen caught up.
+  std::optional<raft::LogIndex> metadata_recovered_at_;
 
   std::mutex mu_;
   std::condition_variable cv_;

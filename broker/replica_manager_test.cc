@@ -31,7 +31,10 @@ using namespace std::chrono_literals;
 class ReplicaManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    c_.Tweak([this](NodeOptions& o) { testing::HostMetadataGroup(o, state_); });
+    c_.Tweak([this](NodeOptions& o) {
+      testing::HostMetadataGroup(o, state_);
+      o.recovering = o.id == raft::NodeId(wiped_);
+    });
     for (uint64_t id = 1; id <= 3; ++id) StartNode(id);
   }
   void TearDown() override {
@@ -43,6 +46,10 @@ class ReplicaManagerTest : public ::testing::Test {
     ReplicaManagerOptions o;
     o.leader_balance_interval = 0ms;  // the tests call RunOnce(true) themselves
     o.metadata_compact_entries = compact_entries_;
+    o.on_recovered = [this, id] {
+      ++recovered_calls_[id];
+      return true;
+    };
     managers_[id] = std::make_unique<ReplicaManager>(c_.node(id).get(), state_[id], o);
   }
   void KillNode(uint64_t id) {
@@ -77,6 +84,8 @@ class ReplicaManagerTest : public ::testing::Test {
   }
 
   uint64_t compact_entries_ = 10000;
+  uint64_t wiped_ = 0;  // started with NodeOptions::recovering
+  std::map<uint64_t, int> recovered_calls_;
   LocalCluster c_{3};
   std::map<uint64_t, MetadataStateMachine*> state_;
   std::map<uint64_t, std::unique_ptr<ReplicaManager>> managers_;
@@ -153,6 +162,42 @@ TEST_F(ReplicaManagerTest, DeletedTopicsGroupsAndDataDisappearAlsoOnANodeThatWas
   EXPECT_EQ(std::set<GroupId>(r.removed.begin(), r.removed.end()),
             std::set<GroupId>(groups.begin(), groups.end()));
   for (GroupId g : groups) EXPECT_FALSE(std::filesystem::exists(GroupDir(3, g)));
+}
+
+TEST_F(ReplicaManagerTest, AWipedNodeRecoversItsReplicasThenEndsItsRecovery) {
+  for (uint64_t id = 1; id <= 3; ++id) Run(testing::Register(id));
+  ApplyResult created = Run(testing::CreateTopic("kept", 3, 3));
+  ReconcileAll();
+  std::vector<GroupId> groups;
+  for (const mdpb::Partition& p : created.topic->partitions()) groups.push_back(p.group_id());
+  for (GroupId g : groups) ASSERT_NE(c_.WaitForLeader(g), 0u);
+  // Node 3 loses its disk and comes back empty, in recovery.
+  KillNode(3);
+  std::filesystem::remove_all(c_.dir(3));
+  std::filesystem::create_directories(c_.dir(3));
+  wiped_ = 3;
+  StartNode(3);
+  EXPECT_TRUE(c_.node(3)->recovering());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        managers_[3]->RunOnce(false);
+        return !c_.node(3)->recovering();
+      },
+      30s));
+  EXPECT_EQ(recovered_calls_[3], 1);
+  // Every replica assigned to it is back and caught up; none recovering.
+  auto status = c_.node(3)->Status({});
+  ASSERT_TRUE(status.ok());
+  std::set<GroupId> hosted;
+  for (const GroupStatusInfo& g : *status) {
+    hosted.insert(g.group);
+    EXPECT_FALSE(g.raft.recovering) << "group " << g.group;
+  }
+  for (GroupId g : groups) EXPECT_TRUE(hosted.count(g)) << "group " << g;
+  EXPECT_TRUE(hosted.count(kMetadataGroup));
+  // The healthy nodes never were in recovery.
+  EXPECT_EQ(recovered_calls_[1], 0);
+  EXPECT_FALSE(c_.node(1)->recovering());
 }
 
 TEST_F(ReplicaManagerTest, AGroupTheLocalMetadataDoesNotKnowYetIsKept) {

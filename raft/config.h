@@ -48,6 +48,17 @@ struct Config {
   // Snapshot chunk size in bytes for InstallSnapshot (>= 1).
   uint64_t snapshot_chunk_size = 1 << 20;
 
+  // Amnesia recovery (PITFALLS #14): this replica lost its durable state (a
+  // node restarted on an empty disk under its old identity) and may have
+  // voted, or acknowledged entries, that it no longer remembers. Until it has
+  // caught up it neither campaigns, nor grants (pre-)votes, nor obeys
+  // TimeoutNow. It has caught up once it follows a leader of its current
+  // term and its commit index covers an entry of that term: then everything
+  // committed before its disk was lost is in its log. At that moment it
+  // records a vote for that leader (if none), so that it can never vote for
+  // a second candidate in a term in which it may have voted before.
+  bool recovering = false;
+
   bool pre_vote = true;      // Pre-Vote phase before real elections [9.6].
   bool check_quorum = true;  // Leader steps down without a live quorum [6.2].
   ReadOnlyOption read_only_option = ReadOnlyOption::kSafe;

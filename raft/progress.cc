@@ -17,6 +17,13 @@ void Inflights::FreeLE(LogIndex to) {
   while (!buf_.empty() && buf_.front() <= to) buf_.pop_front();
 }
 
+void Progress::ForgetAbove(LogIndex last) {
+  if (last >= match) return;
+  match = last;
+  state = ProgressState::kProbe;
+  BecomeProbe();
+}
+
 void Progress::BecomeProbe() {
   // After a snapshot the follower holds at least the snapshot's index.
   if (state == ProgressState::kSnapshot) {

@@ -46,7 +46,8 @@ struct SnapshotSend {
 struct Progress {
   explicit Progress(int max_inflight) : inflights(max_inflight) {}
 
-  // Invariant: match < next. match only grows within a term.
+  // Invariant: match < next. match only grows within a term, except when the
+  // follower reports that it lost acknowledged entries (ForgetAbove).
   LogIndex match;
   LogIndex next;
   ProgressState state = ProgressState::kProbe;
@@ -73,6 +74,10 @@ struct Progress {
   // the rejection is stale (it answers an older message). A rejection in
   // replicate state falls back to probe.
   bool MaybeDecrTo(LogIndex rejected, LogIndex next_hint);
+  // The follower's log ends at `last` < match: it lost entries it had
+  // acknowledged (its disk was wiped; Config::recovering). match drops to
+  // `last` and replication restarts with a probe after it.
+  void ForgetAbove(LogIndex last);
   // No kApp may be sent now.
   bool IsPaused() const;
   ProgressStatus ToStatus() const;

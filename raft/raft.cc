@@ -22,6 +22,7 @@ uint64_t SplitMix64::Next() {
 
 Raft::Raft(const Config& config, const LogStorage* storage)
     : cfg_(config),
+      recovering_(config.recovering),
       log_(storage),
       rng_(config.seed ^ (config.id.value() * 0xd1b54a32d192ed03ULL)) {}
 
@@ -177,6 +178,10 @@ absl::Status Raft::Campaign() {
   if (!Promotable()) {
     return absl::FailedPreconditionError("raft: cannot campaign: not a voter");
   }
+  if (recovering_) {
+    return absl::FailedPreconditionError(
+        "raft: cannot campaign: recovering lost state, not caught up yet");
+  }
   if (HasUnappliedConfChanges()) {
     return absl::FailedPreconditionError(
         "raft: cannot campaign: committed configuration changes are not yet applied");
@@ -247,7 +252,7 @@ void Raft::Tick() {
   ++election_elapsed_;
   if (Promotable() && election_elapsed_ >= randomized_election_timeout_) {
     election_elapsed_ = 0;
-    (void)Campaign();  // Refusal (unapplied conf change) just waits.
+    (void)Campaign();  // Refusal (unapplied conf change, recovering) just waits.
   }
 }
 
@@ -319,8 +324,10 @@ absl::Status Raft::Step(const Message& m) {
 // A pre-vote for a future term is granted without recording anything.
 void Raft::HandleVoteRequest(const Message& m) {
   const bool pre = m.type == MessageType::kPreVote;
+  // A recovering replica may have voted before it lost its state: no vote.
   const bool can_vote =
-      vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) || (pre && m.term > term_);
+      !recovering_ &&
+      (vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) || (pre && m.term > term_));
   Message resp;
   resp.type = pre ? MessageType::kPreVoteResp : MessageType::kVoteResp;
   resp.to = m.from;
@@ -434,6 +441,7 @@ RaftStatus Raft::GetStatus() const {
   s.applied = log_.applied();
   s.last_index = log_.LastIndex();
   s.conf_state = conf_;
+  s.recovering = recovering_;
   if (const LeaderRole* lr = leader_role()) {
     s.lead_transferee = lr->transferee;
     for (const auto& [id, pr] : lr->progress) s.progress.emplace(id, pr.ToStatus());

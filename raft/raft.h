@@ -136,6 +136,7 @@ class Raft {
   const ConfState& conf_state() const { return conf_; }
   RaftStatus GetStatus() const;
   int randomized_election_timeout() const { return randomized_election_timeout_; }
+  bool recovering() const { return recovering_; }
 
   // Use Create().
   Raft(const Config& config, const LogStorage* storage);
@@ -187,6 +188,8 @@ class Raft {
 
   // raft_follower.cc
   void StepFollower(const Message& m);
+  // Ends amnesia recovery once caught up (Config::recovering).
+  void MaybeFinishRecovery();
   void StepCandidate(const Message& m);
   void HandleAppendEntries(const Message& m);
   void HandleHeartbeat(const Message& m);
@@ -198,6 +201,7 @@ class Raft {
   const LeaderRole* leader_role() const { return std::get_if<LeaderRole>(&role_); }
 
   Config cfg_;
+  bool recovering_ = false;  // Config::recovering until MaybeFinishRecovery.
   RaftLog log_;
   Term term_;
   NodeId vote_ = kNoNode;  // Vote cast in term_.

@@ -32,20 +32,25 @@ void Raft::StepFollower(const Message& m) {
       election_elapsed_ = 0;
       lead_ = m.from;
       HandleAppendEntries(m);
+      MaybeFinishRecovery();
       break;
     case MessageType::kHeartbeat:
       election_elapsed_ = 0;
       lead_ = m.from;
       HandleHeartbeat(m);
+      MaybeFinishRecovery();
       break;
     case MessageType::kSnapshot:
       election_elapsed_ = 0;
       lead_ = m.from;
       HandleSnapshotChunk(m);
+      MaybeFinishRecovery();
       break;
     case MessageType::kTimeoutNow:
       // [3.10] Campaign at once, skipping pre-vote; voters' leases yield.
-      if (Promotable() && !HasUnappliedConfChanges()) StartElection(false, true);
+      if (Promotable() && !recovering_ && !HasUnappliedConfChanges()) {
+        StartElection(false, true);
+      }
       break;
     case MessageType::kReadIndexResp:
       read_states_.push_back(ReadState{m.index, m.context});
@@ -53,6 +58,21 @@ void Raft::StepFollower(const Message& m) {
     default:
       break;  // kReadIndex to a follower: dropped, the asker retries.
   }
+}
+
+// Config::recovering: the leader of term_ commits entries of its own term
+// only after it holds every entry committed before it (Leader Completeness),
+// and our log matches its log up to our commit index. So once the entry at
+// our commit index is of term_, nothing committed is missing here.
+void Raft::MaybeFinishRecovery() {
+  if (!recovering_ || lead_ == kNoNode) return;
+  const LogIndex commit = log_.committed();
+  if (commit == LogIndex(0) || log_.TermOrZero(commit) != term_) return;
+  recovering_ = false;
+  // A vote cast in term_ before the state was lost is forgotten; recording
+  // one for the leader we follow makes a second vote in term_ impossible (a
+  // new term clears it, as always).
+  if (vote_ == kNoNode) vote_ = lead_;
 }
 
 void Raft::HandleAppendEntries(const Message& m) {
@@ -95,6 +115,12 @@ void Raft::HandleHeartbeat(const Message& m) {
   resp.type = MessageType::kHeartbeatResp;
   resp.to = m.from;
   resp.read_seq = m.read_seq;
+  if (m.commit > log_.LastIndex()) {
+    // We lost entries we acknowledged (a wiped disk): tell the leader where
+    // our log ends, or an idle group would never repair us.
+    resp.reject = true;
+    resp.reject_hint = log_.LastIndex() + 1;
+  }
   Send(std::move(resp));
 }
 

@@ -164,6 +164,7 @@ void Raft::HandleHeartbeatResponse(const Message& m) {
   Progress& pr = it->second;
   pr.recent_active = true;
   pr.probe_sent = false;
+  if (m.reject && m.reject_hint <= pr.match) pr.ForgetAbove(m.reject_hint - 1);
   if (pr.match < log_.LastIndex()) {
     // A lost kApp leaves a full window: re-probe from the known match.
     if (pr.state == ProgressState::kReplicate && pr.inflights.Full()) pr.BecomeProbe();

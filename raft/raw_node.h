@@ -119,6 +119,7 @@ struct RaftStatus {
   LogIndex applied;
   LogIndex last_index;
   NodeId lead_transferee = kNoNode;
+  bool recovering = false;  // Config::recovering, until caught up
   ConfState conf_state;
   std::map<NodeId, ProgressStatus> progress;  // Leader only (includes self).
 };

@@ -179,6 +179,8 @@ std::string MakeTestBatch(const std::string& prefix, int records) {
   return std::string(bytes->begin(), bytes->end());
 }
 
+enum class Readiness { kReady, kExited, kTimedOut };
+
 struct ProcessCluster::Impl {
   struct NodeProcess {
     int id = 0;
@@ -228,6 +230,34 @@ struct ProcessCluster::Impl {
       return false;
     }
     return true;
+  }
+
+  // Polls node `n` until it answers Status listing the metadata group (its
+  // groups are open: raftlogd serves gRPC, and answers Status with no
+  // groups, before its Node has started), it exits (`exit_code` set, pid
+  // reset) or `deadline` passes.
+  Readiness AwaitReady(NodeProcess& n, Clock::time_point deadline, int& exit_code) {
+    while (true) {
+      if (std::optional<int> exited = TryReap(*n.pid)) {
+        n.pid.reset();
+        exit_code = *exited;
+        return Readiness::kExited;
+      }
+      pb::StatusRequest req;
+      req.add_groups(0);
+      pb::StatusResponse resp;
+      grpc::ClientContext ctx;
+      SetDeadline(ctx, std::chrono::milliseconds(500));
+      if (n.stub->Status(&ctx, req, &resp).ok() && resp.groups_size() > 0) {
+        return Readiness::kReady;
+      }
+      // After a refused connect, gRPC 1.51 waits 5-10 s before it tries
+      // again, whatever the back-off arguments or ResetConnectionBackoff say:
+      // a fresh channel connects at once.
+      if (n.channel->GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE) ConnectStub(n);
+      if (Clock::now() >= deadline) return Readiness::kTimedOut;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   }
 
   std::vector<int> Askable(const std::vector<int>& among) {
@@ -344,34 +374,17 @@ absl::Status ProcessCluster::Start(int id, std::chrono::milliseconds timeout) {
     if (!pid.ok()) return pid.status();
     n.pid = *pid;
     n.paused = false;
-    std::optional<int> exited;
-    // Ready once its gRPC port answers Status with the metadata group.
-    while (true) {
-      if ((exited = TryReap(*n.pid))) {
-        n.pid.reset();
-        break;
-      }
-      pb::StatusRequest req;
-      req.add_groups(0);
-      pb::StatusResponse resp;
-      grpc::ClientContext ctx;
-      SetDeadline(ctx, std::chrono::milliseconds(500));
-      // Ready = the node has opened its groups: raftlogd serves gRPC (and
-      // answers Status with no groups) before its Node has started.
-      if (n.stub->Status(&ctx, req, &resp).ok() && resp.groups_size() > 0) {
+    int exited = 0;
+    switch (impl_->AwaitReady(n, deadline, exited)) {
+      case Readiness::kReady:
         return absl::OkStatus();
-      }
-      // After a refused connect, gRPC 1.51 waits 5-10 s before it tries
-      // again, whatever the back-off arguments or ResetConnectionBackoff say:
-      // a fresh channel connects at once.
-      if (n.channel->GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE) impl_->ConnectStub(n);
-      if (Clock::now() >= deadline) {
+      case Readiness::kTimedOut:
         Kill(id);
         return absl::DeadlineExceededError(
             absl::StrFormat("node %d did not answer Status within %d ms; log tail:\n%s", id,
                             timeout.count(), LogTail(id)));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      case Readiness::kExited:
+        break;
     }
     const std::string tail = LogTail(id);
     if (!retried && absl::StrContains(tail, "cannot bind")) {
@@ -390,15 +403,43 @@ absl::Status ProcessCluster::Start(int id, std::chrono::milliseconds timeout) {
       }
       continue;
     }
-    return absl::InternalError(absl::StrFormat(
-        "node %d exited at start with status %d; log tail:\n%s", id, *exited, tail));
+    return absl::InternalError(
+        absl::StrFormat("node %d exited at start with status %d; log tail:\n%s", id, exited, tail));
   }
 }
 
 absl::Status ProcessCluster::StartAll() {
+  // Every node is spawned before any is waited for: a node on an empty data
+  // directory opens its groups only once a majority of its peers answer
+  // (broker/startup_probe.h). Spawned from this thread (PR_SET_PDEATHSIG
+  // fires when the spawning THREAD exits).
+  if (!impl_->init_error.ok()) return impl_->init_error;
+  const Clock::time_point deadline = Clock::now() + std::chrono::seconds(30);
+  std::vector<int> spawned;
   for (int id = 1; id <= size(); ++id) {
     if (IsRunning(id)) continue;
-    if (absl::Status s = Start(id); !s.ok()) return s;
+    Impl::NodeProcess& n = impl_->node(id);
+    absl::StatusOr<pid_t> pid = Spawn(impl_->raftlogd, CommandLine(id), n.log_path);
+    if (!pid.ok()) return pid.status();
+    n.pid = *pid;
+    n.paused = false;
+    spawned.push_back(id);
+  }
+  for (int id : spawned) {
+    Impl::NodeProcess& n = impl_->node(id);
+    int exited = 0;
+    switch (impl_->AwaitReady(n, deadline, exited)) {
+      case Readiness::kReady:
+        break;
+      case Readiness::kTimedOut:
+        Kill(id);
+        return absl::DeadlineExceededError(absl::StrFormat(
+            "node %d did not answer Status in time; log tail:\n%s", id, LogTail(id)));
+      case Readiness::kExited:
+        // E.g. its port was taken meanwhile: Start handles that.
+        if (absl::Status s = Start(id); !s.ok()) return s;
+        break;
+    }
   }
   return absl::OkStatus();
 }

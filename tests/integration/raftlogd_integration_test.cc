@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -483,6 +484,78 @@ TEST(RaftlogdIntegration, RestartedNodeCatchesUp) {
   ExpectAckedReadBack(*records2, *acked2, ls->log_start_offset());
 }
 
+// A node whose disk was lost (data directory wiped, same id) asks its peers
+// at start, learns that the cluster exists and recovers without voting
+// (PITFALLS #14; raft::Config::recovering): it gets every acknowledged entry
+// back, leaves recovery (marker file removed, Identity says so) and then
+// takes part as before, also in the election after the leader is killed.
+TEST(RaftlogdIntegration, WipedNodeRecoversWithoutVotingUntilCaughtUp) {
+  ProcessCluster c;
+  ASSERT_OK(c.StartAll());
+  ASSERT_OK(c.EnsureGroupOnAll(1, {1, 2, 3}));
+  ASSERT_TRUE(c.WaitForLeaders({1}, 30s).ok()) << AllLogTails(c);
+  absl::StatusOr<std::vector<Acked>> acked = ProposeBatches(c, 1, "w", 20, 2);
+  ASSERT_TRUE(acked.ok()) << acked.status();
+  int leader = static_cast<int>(c.WaitForLeader(1));
+  ASSERT_NE(leader, 0);
+  const int wiped = leader % 3 + 1;
+  ASSERT_TRUE(WaitUntil([&] { return CaughtUp(c, wiped, leader, 1); }, 20s));
+
+  c.Kill(wiped);
+  std::error_code ec;
+  std::filesystem::remove_all(c.DataDir(wiped), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  const Clock::time_point t0 = Clock::now();
+  ASSERT_OK(c.Start(wiped));
+  EXPECT_TRUE(absl::StrContains(c.LogTail(wiped, 20000), "its disk was lost")) << c.LogTail(wiped);
+  // Partition groups are created by EnsureGroup in this test (no topics).
+  ASSERT_OK(c.EnsureGroupOnAll(1, {1, 2, 3}));
+  leader = static_cast<int>(c.WaitForLeader(1));
+  ASSERT_NE(leader, 0);
+  ASSERT_NE(leader, wiped);
+  const auto identity = [&]() -> std::optional<pb::IdentityResponse> {
+    pb::IdentityResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    if (!c.Admin(wiped).Identity(&ctx, pb::IdentityRequest(), &resp).ok()) return std::nullopt;
+    return resp;
+  };
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::optional<pb::IdentityResponse> id = identity();
+        return id && !id->recovering() && CaughtUp(c, wiped, leader, 1);
+      },
+      40s))
+      << AllLogTails(c);
+  LogTiming("wiped_node_recovery_ms", MillisSince(t0));
+  EXPECT_FALSE(std::filesystem::exists(c.DataDir(wiped) + "/RECOVERING"));
+  std::optional<pb::IdentityResponse> id = identity();
+  ASSERT_TRUE(id.has_value());
+  EXPECT_TRUE(id->has_data());
+  EXPECT_EQ(id->node(), static_cast<uint64_t>(wiped));
+  std::optional<pb::GroupStatus> g = GroupStatusOn(c, wiped, 1);
+  ASSERT_TRUE(g.has_value());
+  EXPECT_FALSE(g->recovering());
+
+  // Its copy is complete: with the other follower down, the leader and the
+  // wiped node alone still hold (and serve) every acknowledged record.
+  const int other = 6 - leader - wiped;
+  c.Kill(other);
+  absl::StatusOr<std::vector<Acked>> more = ProposeBatches(c, 1, "w-after", 5, 2);
+  ASSERT_TRUE(more.ok()) << more.status();
+  acked->insert(acked->end(), more->begin(), more->end());
+  // And it votes again: kill the leader, restart the other follower; a new
+  // leader is elected among {wiped, other} and has everything.
+  c.Kill(leader);
+  ASSERT_OK(c.Start(other));
+  const int new_leader = static_cast<int>(c.WaitForLeader(1, 30s));
+  ASSERT_NE(new_leader, 0) << AllLogTails(c);
+  ASSERT_NE(new_leader, leader);
+  absl::StatusOr<std::vector<storage::Record>> records = ReadAll(c, 1, 50);
+  ASSERT_TRUE(records.ok()) << records.status();
+  ExpectAckedReadBack(*records, *acked);
+}
+
 // e. A follower frozen (SIGSTOP) for ~3 election timeouts rejoins without
 // disturbing anyone: with Pre-Vote (and CheckQuorum) every leader and term
 // stays as it was. A real network partition (one-way loss, isolation) is
@@ -712,7 +785,8 @@ TEST(RaftlogdRefusals, DuplicateIdsInPeers) {
 
 TEST(RaftlogdRefusals, DataDirectoryOfAnotherCluster) {
   ProcessCluster c;
-  ASSERT_OK(c.Start(1));
+  // All three: a lone node on an empty directory waits for its peers.
+  ASSERT_OK(c.StartAll());
   absl::StatusOr<int> code = c.Stop(1);
   ASSERT_TRUE(code.ok()) << code.status();
   ASSERT_EQ(*code, 0) << c.LogTail(1);
@@ -728,10 +802,12 @@ TEST(RaftlogdRefusals, DataDirectoryOfAnotherCluster) {
 
 TEST(RaftlogdRefusals, DataDirectoryOfAnotherNode) {
   ProcessCluster c;
-  ASSERT_OK(c.Start(1));
-  absl::StatusOr<int> code = c.Stop(1);
-  ASSERT_TRUE(code.ok()) << code.status();
-  ASSERT_EQ(*code, 0) << c.LogTail(1);
+  ASSERT_OK(c.StartAll());
+  for (int id : {1, 2}) {
+    absl::StatusOr<int> code = c.Stop(id);
+    ASSERT_TRUE(code.ok()) << code.status();
+    ASSERT_EQ(*code, 0) << c.LogTail(id);
+  }
   // Node 2's command line pointed at node 1's directory.
   absl::StatusOr<ProcessCluster::RunResult> r =
       c.RunToExit(WithFlag(c.CommandLine(2), "--data-dir", c.DataDir(1)));
@@ -743,7 +819,7 @@ TEST(RaftlogdRefusals, DataDirectoryOfAnotherNode) {
 
 TEST(RaftlogdRefusals, SecondProcessOnTheSameDataDirectory) {
   ProcessCluster c;
-  ASSERT_OK(c.Start(1));
+  ASSERT_OK(c.StartAll());
   const std::optional<pid_t> pid = c.Pid(1);
   ASSERT_TRUE(pid.has_value());
   // Same id and data directory, another free port (so the lock, not the
