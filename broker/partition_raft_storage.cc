@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "glog/logging.h"
 #include "storage/big_endian.h"
 #include "storage/record_batch_header.h"
 
@@ -66,9 +68,19 @@ absl::StatusOr<std::unique_ptr<PartitionRaftStorage>> PartitionRaftStorage::Open
   absl::StatusOr<std::optional<RaftState>> state = ReadRaftState(env, dir);
   if (!state.ok()) return state.status();
   log_options.fsync_policy = storage::FsyncPolicy::kNever;
+  storage::OpenReport report;
   absl::StatusOr<std::unique_ptr<storage::PartitionLog>> log =
-      storage::PartitionLog::Open(dir + "/log", std::move(log_options));
+      storage::PartitionLog::Open(dir + "/log", std::move(log_options), &report);
   if (!log.ok()) return log.status();
+  // A cut tail is data this replica had written and no longer has (torn by
+  // a crash, or corrupt): worth a line in the log, never silent.
+  if (report.truncated_bytes > 0 || !report.foreign_files.empty()) {
+    LOG(WARNING) << "partition log " << dir << "/log recovered: "
+                 << absl::StrJoin(report.notes, "; ") << " (" << report.truncated_bytes
+                 << " bytes cut from the tail)";
+  } else if (!report.notes.empty()) {
+    LOG(INFO) << "partition log " << dir << "/log: " << absl::StrJoin(report.notes, "; ");
+  }
   RaftState st;
   if (state->has_value()) {
     st = **state;
