@@ -7,6 +7,9 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config git
+  # compilation cache shared by build directories and clones (CMake uses it
+  # when present)
+  ccache
   # the run script checks node health over the metrics endpoint
   curl
   # RPC and serialization (client API, inter-node transport)
@@ -25,8 +28,14 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev
   # clang: libFuzzer for the batch decoder fuzz target; clang-format for style
   clang libclang-rt-14-dev clang-format
-  # Python test tooling (integration and fault-injection harnesses)
-  python3 python3-pytest
+  # Python test tooling (integration and fault-injection harnesses; the
+  # fault-injection suite plots latency and throughput with matplotlib)
+  python3 python3-pytest python3-matplotlib
+  # fault-injection suite: nodes in network namespaces joined by veth pairs,
+  # partitions made with iptables
+  iproute2 iptables
+  # deploy: the Debian 12 base image is made locally (no registry reachable)
+  debootstrap
 )
 
 missing=()
