@@ -244,6 +244,25 @@ void SimCluster::Send(uint64_t from, std::vector<Message>&& msgs) {
            std::to_string(m.from.value()) + ": " + raft::DebugString(m));
       return;
     }
+    // The Ready contract (PITFALLS #3, #4): an acknowledgement of entries
+    // or a granted vote leaves only once what it vouches for is durable.
+    const Node& n = node(from);
+    if (m.type == raft::MessageType::kAppResp && !m.reject && m.index > n.storage->LastIndex()) {
+      Fail("Durability: node " + std::to_string(from) + " acknowledged index " +
+           std::to_string(m.index.value()) + " but its durable log ends at " +
+           std::to_string(n.storage->LastIndex().value()) + ": " + raft::DebugString(m));
+      return;
+    }
+    // (A grant for a term the node has already left is harmless: it can
+    // never vote in that term again.)
+    const raft::HardState& hs = n.storage->hard_state();
+    if (m.type == raft::MessageType::kVoteResp && !m.reject && hs.term <= m.term &&
+        (hs.term != m.term || hs.vote != m.to)) {
+      Fail("Durability: node " + std::to_string(from) +
+           " granted a vote before persisting it: " + raft::DebugString(m) + " (durable term " +
+           std::to_string(hs.term.value()) + ", vote " + std::to_string(hs.vote.value()) + ")");
+      return;
+    }
     if (verbose_) Trace("send " + raft::DebugString(m));
     const uint64_t to = m.to.value();
     net_.Send(from, to, std::move(m), now_);
