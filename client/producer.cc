@@ -161,8 +161,9 @@ void Producer::Send(ProducerRecord record, SendCallback done) {
   }
   const TopicPartition tp{record.topic, *partition};
   PartitionQueue& q = queues_[tp];
-  if (q.batches.empty() || !q.batches.back()->encoded.empty() ||
-      q.batches.back()->bytes + bytes > options_.batch_size) {
+  const bool new_batch = q.batches.empty() || !q.batches.back()->encoded.empty() ||
+                         q.batches.back()->bytes + bytes > options_.batch_size;
+  if (new_batch) {
     auto b = std::make_unique<Batch>();
     b->tp = tp;
     b->builder = std::make_unique<storage::BatchBuilder>();
@@ -179,7 +180,9 @@ void Producer::Send(ProducerRecord record, SendCallback done) {
   b.bytes += bytes;
   buffered_bytes_ += bytes;
   ++pending_records_;
-  const bool wake = b.bytes >= options_.batch_size || q.batches.size() > 1;
+  // A new batch's linger deadline may come before the sender's next wake-up
+  // (it sleeps up to 100 ms when idle): wake it to recompute.
+  const bool wake = new_batch || b.bytes >= options_.batch_size;
   l.unlock();
   if (wake) cv_.notify_one();
 }
