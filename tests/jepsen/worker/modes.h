@@ -46,8 +46,9 @@ int RunMetadata(const WorkerOptions& o);
 // the run stops; the last error goes to stderr. nullptr when stopped.
 std::shared_ptr<client::Cluster> ConnectUntilStop(const WorkerOptions& o, RunControl& control);
 
-// The partition count of --topic from (refreshed) metadata, retried until
-// known or the run stops (an unknown topic is logged once).
+// --partitions when given, else the partition count of --topic from
+// (refreshed) metadata, retried until known or the run stops (an unknown
+// topic is logged once).
 std::optional<int> PartitionCountUntilStop(const WorkerOptions& o, client::Cluster& cluster,
                                            RunControl& control);
 

@@ -23,12 +23,9 @@ namespace raftlog::jepsen {
 int RunOffsets(const WorkerOptions& o, History& history, RunControl& control) {
   std::shared_ptr<client::Cluster> cluster = ConnectUntilStop(o, control);
   if (cluster == nullptr) return 1;
-  int partitions = o.partitions;
-  if (partitions == 0) {
-    std::optional<int> n = PartitionCountUntilStop(o, *cluster, control);
-    if (!n) return 1;
-    partitions = *n;
-  }
+  const std::optional<int> known = PartitionCountUntilStop(o, *cluster, control);
+  if (!known) return 1;
+  const int partitions = *known;
   client::AdminClient admin(cluster);
   std::mt19937_64 rng(o.seed);
   std::vector<int64_t> last(static_cast<size_t>(partitions), 0);

@@ -105,12 +105,9 @@ absl::StatusOr<PartitionRead> ReadPartition(client::AdminClient& admin, client::
 int RunReadAll(const WorkerOptions& o, History& history, RunControl& control) {
   std::shared_ptr<client::Cluster> cluster = ConnectUntilStop(o, control);
   if (cluster == nullptr) return 1;
-  int partitions = o.partitions;
-  if (partitions == 0) {
-    std::optional<int> n = PartitionCountUntilStop(o, *cluster, control);
-    if (!n) return 1;
-    partitions = *n;
-  }
+  const std::optional<int> known = PartitionCountUntilStop(o, *cluster, control);
+  if (!known) return 1;
+  const int partitions = *known;
   client::ConsumerOptions co;
   co.client = o.ClientOptions();
   co.enable_auto_commit = false;

@@ -30,6 +30,7 @@ std::shared_ptr<client::Cluster> ConnectUntilStop(const WorkerOptions& o, RunCon
 
 std::optional<int> PartitionCountUntilStop(const WorkerOptions& o, client::Cluster& cluster,
                                            RunControl& control) {
+  if (o.partitions > 0) return o.partitions;
   std::string last;
   while (!control.Stopping()) {
     absl::StatusOr<std::shared_ptr<const client::ClusterMetadata>> md = cluster.Metadata(true);
