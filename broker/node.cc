@@ -48,6 +48,65 @@ std::string Node::GroupDir(GroupId group) const {
   return absl::StrFormat("%s/groups/%020d", options_.data_dir, group);
 }
 
+std::string Node::RecoveryMarkerPath(GroupId group) const {
+  return GroupDir(group) + ".recovering";
+}
+
+// PITFALLS #15: a partition replica whose files are damaged (a corrupt
+// segment, a tail cut below what it acknowledged, a journal that no longer
+// fits its log) must neither serve nor vote with what is left, nor delete
+// the evidence. Its directory is set aside and the group is recreated empty
+// when the metadata (ReplicaManager) or an operator asks for it again; a
+// marker file makes that new replica start in amnesia recovery, so it
+// votes only once it has caught up from its peers.
+absl::Status Node::QuarantineGroup(GroupId group, const absl::Status& why) {
+  const std::string dir = GroupDir(group);
+  const std::string aside = absl::StrFormat("%s.damaged-%d", dir,
+                                            std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
+  LOG(ERROR) << "group " << group << ": its data here is damaged (" << why.message()
+             << "); set aside as " << aside
+             << "; the replica is rebuilt from its peers and takes no part in elections until "
+                "it has caught up";
+  std::error_code ec;
+  std::filesystem::rename(dir, aside, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrFormat("setting damaged %s aside: %s (first: %s)", dir,
+                                               ec.message(), why.message()));
+  }
+  storage::Env* env = options_.log_options.env;
+  absl::StatusOr<std::unique_ptr<storage::File>> marker =
+      env->OpenFile(RecoveryMarkerPath(group), /*create=*/true);
+  if (!marker.ok()) return marker.status();
+  if (absl::Status s = (*marker)->Sync(); !s.ok()) return s;
+  if (absl::Status s = env->SyncDir(options_.data_dir + "/groups"); !s.ok()) return s;
+  recovering_groups_.insert(group);
+  return absl::OkStatus();
+}
+
+size_t Node::FinishGroupRecoveries() {
+  size_t finished = 0;
+  (void)RunOnLoop([&] {
+    for (auto it = recovering_groups_.begin(); it != recovering_groups_.end();) {
+      auto g = groups_.find(*it);
+      if (g == groups_.end() || g->second->node().Status().recovering) {
+        ++it;
+        continue;
+      }
+      if (absl::Status s = options_.log_options.env->RemoveFile(RecoveryMarkerPath(*it)); !s.ok()) {
+        LOG(WARNING) << "group " << *it << ": " << s << " (trying again)";
+        ++it;
+        continue;
+      }
+      LOG(INFO) << "group " << *it << ": rebuilt from its peers; it votes again";
+      it = recovering_groups_.erase(it);
+      ++finished;
+    }
+  });
+  return finished;
+}
+
 raft::Config Node::RaftConfig(raft::LogIndex applied) const {
   raft::Config c;
   c.id = options_.id;
@@ -109,6 +168,7 @@ absl::StatusOr<std::shared_ptr<RaftGroup>> Node::MakeGroup(GroupId group, Opened
   }
   raft::Config config = RaftConfig(applied);
   config.seed = seed_ + group * 0x9E3779B97F4A7C15ull;
+  config.recovering = config.recovering || recovering_groups_.count(group) > 0;
   absl::StatusOr<std::unique_ptr<raft::RawNode>> node =
       raft::RawNode::Create(config, opened.storage.get());
   if (!node.ok()) return node.status();
@@ -141,13 +201,20 @@ absl::Status Node::ReplayJournal(std::map<GroupId, OpenedStorage>& opened) {
     if (r.kind != JournalRecord::Kind::kEntries) continue;
     auto rm = removed_at.find(r.group);
     if (rm != removed_at.end() && rm->second > i) continue;
+    if (recovering_groups_.count(r.group)) continue;  // set aside: rebuilt from peers
     auto it = opened.find(r.group);
     if (it == opened.end() || it->second.partition == nullptr) {
       LOG(WARNING) << "journal: entries for group " << r.group
                    << " which has no directory here; skipped";
       continue;
     }
-    if (absl::Status s = it->second.partition->ReplayEntries(r.entries); !s.ok()) return s;
+    if (absl::Status s = it->second.partition->ReplayEntries(r.entries); !s.ok()) {
+      if (!absl::IsDataLoss(s)) return s;
+      opened.erase(it);
+      touched.erase(r.group);
+      if (absl::Status q = QuarantineGroup(r.group, s); !q.ok()) return q;
+      continue;
+    }
     touched.insert(r.group);
   }
   for (GroupId g : touched) {
@@ -168,6 +235,7 @@ absl::Status Node::ReplayJournal(std::map<GroupId, OpenedStorage>& opened) {
 
 absl::Status Node::OpenExistingGroups() {
   std::map<GroupId, OpenedStorage> opened;
+  std::map<GroupId, absl::Status> to_quarantine;
   if (options_.open_metadata) {
     absl::StatusOr<OpenedStorage> s = OpenStorage(kMetadataGroup, options_.metadata_voters);
     if (!s.ok()) return s.status();
@@ -178,8 +246,16 @@ absl::Status Node::OpenExistingGroups() {
   if (std::filesystem::exists(root, ec)) {
     for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
       const std::string name = entry.path().filename().string();
-      if (!entry.is_directory() || name.size() != 20 ||
-          !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      const bool digits =
+          name.size() >= 20 &&
+          std::all_of(name.begin(), name.begin() + 20, [](char c) { return c >= '0' && c <= '9'; });
+      // Set-aside damaged replicas and their recovery markers (QuarantineGroup).
+      if (digits && name.size() > 20 && name.compare(20, 9, ".damaged-") == 0) continue;
+      if (digits && name.substr(20) == ".recovering" && !entry.is_directory()) {
+        recovering_groups_.insert(std::stoull(name.substr(0, 20)));
+        continue;
+      }
+      if (!entry.is_directory() || name.size() != 20 || !digits) {
         return absl::FailedPreconditionError(
             absl::StrFormat("unexpected entry %s in %s (only group directories belong there)", name,
                             root.string()));
@@ -189,6 +265,10 @@ absl::Status Node::OpenExistingGroups() {
         return absl::FailedPreconditionError(absl::StrFormat("%s: group 0 is reserved", name));
       }
       absl::StatusOr<OpenedStorage> s = OpenStorage(id, raft::ConfState{});
+      if (absl::IsDataLoss(s.status())) {
+        to_quarantine[id] = s.status();
+        continue;
+      }
       if (!s.ok()) return s.status();
       opened[id] = *std::move(s);
     }
@@ -196,11 +276,18 @@ absl::Status Node::OpenExistingGroups() {
       return absl::InternalError(absl::StrFormat("listing %s: %s", root.string(), ec.message()));
     }
   }
+  for (const auto& [id, why] : to_quarantine) {
+    if (absl::Status s = QuarantineGroup(id, why); !s.ok()) return s;
+  }
   // Before any RawNode reads its storage: the logs must hold what the
   // journal made durable.
   if (absl::Status s = ReplayJournal(opened); !s.ok()) return s;
   for (auto& [id, o] : opened) {
     absl::StatusOr<std::shared_ptr<RaftGroup>> g = MakeGroup(id, std::move(o));
+    if (absl::IsDataLoss(g.status()) && id != kMetadataGroup) {
+      if (absl::Status s = QuarantineGroup(id, g.status()); !s.ok()) return s;
+      continue;
+    }
     if (!g.ok()) return g.status();
     groups_[id] = *std::move(g);
   }
@@ -703,6 +790,9 @@ absl::Status Node::RemoveGroup(GroupId group) {
     g.reset();  // Readers elsewhere may hold it a little longer; files go anyway.
     std::error_code ec;
     std::filesystem::remove_all(GroupDir(group), ec);
+    if (recovering_groups_.erase(group) > 0) {
+      std::filesystem::remove(RecoveryMarkerPath(group), ec);  // a deleted replica needs none
+    }
     if (ec)
       result =
           absl::InternalError(absl::StrFormat("removing %s: %s", GroupDir(group), ec.message()));

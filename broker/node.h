@@ -181,6 +181,10 @@ class Node : public TransportSink {
   void BeginRecovery() { recovering_.store(true); }
   void EndRecovery() { recovering_.store(false); }
   bool recovering() const { return recovering_.load(); }
+  // Partition replicas found damaged at start are set aside and rebuilt in
+  // amnesia recovery (QuarantineGroup in node.cc); this drops the recovery
+  // marker of each such group that has caught up since. Returns how many.
+  size_t FinishGroupRecoveries();
   // Every group's status (all if `groups` is empty). Unavailable until the
   // node has started (it may be recovering groups from disk) and once stopped.
   absl::StatusOr<std::vector<GroupStatusInfo>> Status(const std::vector<GroupId>& groups);
@@ -260,10 +264,15 @@ class Node : public TransportSink {
   void FailGroup(RaftGroup& g, absl::Status why);
   std::string GroupDir(GroupId group) const;
   raft::Config RaftConfig(raft::LogIndex applied) const;
+  std::string RecoveryMarkerPath(GroupId group) const;
+  absl::Status QuarantineGroup(GroupId group, const absl::Status& why);
   GroupStatusInfo StatusOf(RaftGroup& g);
 
   const NodeOptions options_;
   std::atomic<bool> recovering_{options_.recovering};
+  // Groups set aside as damaged, rebuilt in amnesia recovery until caught
+  // up (a marker file each). Start() and then the loop thread only.
+  std::set<GroupId> recovering_groups_;
   SyncPool sync_pool_;
 
   mutable std::mutex mu_;  // guards inbox_, stopping_, groups_ (map, not the groups)

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "broker/broker_test_util.h"
 #include "broker/local_cluster_test_util.h"
+#include "broker/raft_state_file.h"
 #include "gtest/gtest.h"
 
 namespace raftlog::broker {
@@ -132,6 +134,48 @@ TEST_F(NodeTest, KilledLeaderIsReplacedAndRestartedNodeCatchesUp) {
       c_.node(new_leader)->LogChecksumOf(1, LogIndex(1), LogIndex(commit.value() + 1)).status()));
   EXPECT_TRUE(
       absl::IsNotFound(c_.node(new_leader)->LogChecksumOf(42, LogIndex(1), commit).status()));
+}
+
+TEST_F(NodeTest, ADamagedReplicaIsSetAsideAndRebuiltFromItsPeers) {
+  // PITFALLS #15: a follower whose raft-state file is damaged does not stop
+  // the node, does not serve or vote with what is left, keeps the evidence,
+  // and is rebuilt (in amnesia recovery) once the group is asked for again.
+  c_.EnsureGroupEverywhere(1);
+  const uint64_t leader = c_.WaitForLeader(1);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(c_.Propose(leader, 1, {MakeBatch(2, i)}).ok());
+  const uint64_t victim = leader % 3 + 1;
+  ASSERT_TRUE(WaitFor([&] { return c_.node(victim)->FindGroup(1)->high_watermark() == 20; }));
+  c_.Kill(victim);
+  const std::string group_dir = absl::StrFormat("%s/groups/%020d", c_.dir(victim), 1);
+  {
+    std::fstream f(group_dir + "/" + kRaftStateFileName,
+                   std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.good());
+    f.seekp(2);
+    f.put('\x7f');
+  }
+  c_.Start(victim);  // starts: the damage is the group's, not the node's
+  EXPECT_EQ(c_.node(victim)->FindGroup(1), nullptr);
+  EXPECT_TRUE(std::filesystem::exists(group_dir + ".recovering"));
+  int aside = 0;
+  for (const auto& e : std::filesystem::directory_iterator(c_.dir(victim) + "/groups")) {
+    if (e.path().filename().string().find(".damaged-") != std::string::npos) ++aside;
+  }
+  EXPECT_EQ(aside, 1);  // set aside, not deleted
+
+  ASSERT_TRUE(c_.node(victim)->EnsureGroup(1, {NodeId(1), NodeId(2), NodeId(3)}).value());
+  ASSERT_TRUE(WaitFor([&] {
+    c_.node(victim)->FinishGroupRecoveries();
+    return c_.node(victim)->FindGroup(1)->high_watermark() == 20 &&
+           !std::filesystem::exists(group_dir + ".recovering");
+  }));
+  EXPECT_FALSE(c_.node(victim)->Status({1}).value()[0].raft.recovering);
+  EXPECT_EQ(c_.Committed(victim, 1), c_.Committed(leader, 1));
+  // A restart now opens the rebuilt replica normally.
+  c_.Kill(victim);
+  c_.Start(victim);
+  ASSERT_NE(c_.node(victim)->FindGroup(1), nullptr);
+  EXPECT_FALSE(c_.node(victim)->Status({1}).value()[0].raft.recovering);
 }
 
 TEST_F(NodeTest, LaggingNodeCatchesUpBySnapshotAfterTheOthersCompacted) {

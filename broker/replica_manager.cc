@@ -133,6 +133,7 @@ ReconcileReport ReplicaManager::RunOnce(bool balance_leaders) {
   }
   if (balance_leaders) BalanceLeaders(preferred, report);
   MaybeCompactMetadata(report);
+  node_->FinishGroupRecoveries();
   if (node_->recovering()) MaybeEndRecovery(metadata_applied_before, report);
   return report;
 }
