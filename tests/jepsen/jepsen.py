@@ -29,7 +29,7 @@ from harness import netns, runner  # noqa: E402
 SHORT = [
     ("log", "kill-leader,kill-random,wipe", 3),
     ("log", "partition-leader,partition-majority-minority,partition-bridge", 3),
-    ("log", "pause,pause-then-kill,power-loss", 3),
+    ("log", "pause,pause-then-kill,power-loss,corrupt", 3),
     ("offsets", "kill-leader,partition-majority-minority", 3),
 ]
 SHORT_TIME = 45
