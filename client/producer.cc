@@ -228,7 +228,7 @@ void Producer::SenderLoop() {
 absl::Status Producer::EncodeLocked(Batch& batch, PartitionQueue& queue) {
   if (!batch.encoded.empty()) return absl::OkStatus();
   if (producer_id_ >= 0) {
-    batch.builder->set_producer(producer_id_, 0, queue.next_sequence);
+    batch.builder->set_producer(producer_id_, queue.epoch, queue.next_sequence);
     const int64_t next = int64_t{queue.next_sequence} + static_cast<int64_t>(batch.records.size());
     queue.next_sequence = static_cast<int32_t>(next > INT32_MAX ? next - INT32_MAX - 1 : next);
   }
@@ -371,10 +371,12 @@ void Producer::FailOrRetryLocked(const TopicPartition& tp, size_t count, const a
   // Front batches fail when not retried or past their delivery timeout;
   // the rest stay queued, in order.
   size_t failed = 0;
+  bool sent_batch_expired = false;
   for (size_t i = 0; i < count && failed < q.batches.size(); ++i) {
     Batch& b = *q.batches[failed];
     const bool expired = now - b.created >= options_.delivery_timeout;
     if (retry && !expired) break;
+    if (expired && !b.encoded.empty()) sent_batch_expired = true;
     for (Pending& p : b.records) {
       if (!p.done) continue;
       absl::Status why =
@@ -391,6 +393,31 @@ void Producer::FailOrRetryLocked(const TopicPartition& tp, size_t count, const a
     ++failed;
   }
   q.batches.erase(q.batches.begin(), q.batches.begin() + failed);
+  if (sent_batch_expired && producer_id_ >= 0) {
+    // The expired batch's sequence numbers may or may not be stored, so the
+    // ones after it can never line up again (the partition would refuse
+    // every later batch as out of order). The batches already numbered
+    // after it share that doubt: they fail as well (resending them under
+    // new numbers could store them twice). The rest start a new epoch at
+    // sequence 0, which the partition accepts (broker/producer_state.h).
+    size_t numbered = 0;
+    while (numbered < q.batches.size() && !q.batches[numbered]->encoded.empty()) ++numbered;
+    const absl::Status why = absl::DeadlineExceededError(absl::StrFormat(
+        "%s-%d: an earlier batch expired with its outcome unknown; this one was already "
+        "numbered after it (last error: %s)",
+        tp.topic, tp.partition, error.message()));
+    for (size_t i = 0; i < numbered; ++i) {
+      Batch& b = *q.batches[i];
+      for (Pending& p : b.records) {
+        if (p.done) DeferLocked(callbacks, [done = std::move(p.done), why] { done(why); });
+      }
+      buffered_bytes_ -= b.bytes;
+      pending_records_ -= b.records.size();
+    }
+    q.batches.erase(q.batches.begin(), q.batches.begin() + numbered);
+    if (q.epoch < std::numeric_limits<int16_t>::max()) ++q.epoch;
+    q.next_sequence = 0;
+  }
   done_cv_.notify_all();
 }
 

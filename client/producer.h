@@ -126,6 +126,9 @@ class Producer {
     bool in_flight = false;
     std::chrono::steady_clock::time_point retry_after{};
     int32_t next_sequence = 0;
+    // Idempotence: bumped (and next_sequence reset to 0) when a sent batch
+    // expires, since its sequence numbers may or may not have been stored.
+    int16_t epoch = 0;
     int sticky_uses = 0;
   };
 

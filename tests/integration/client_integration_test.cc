@@ -327,6 +327,71 @@ TEST_F(ClientIntegrationTest, EveryAcknowledgedRecordSurvivesALeaderKill) {
   for (const std::string& v : acked) EXPECT_TRUE(read.count(v)) << "lost acknowledged " << v;
 }
 
+TEST_F(ClientIntegrationTest, AnExpiredIdempotentBatchDoesNotWedgeItsPartition) {
+  // Records sent while the partition has no quorum expire after their
+  // sequence numbers were used; once the quorum is back the producer must
+  // write to that partition again (new epoch from sequence 0) instead of
+  // being refused as out of order forever (found by the fault-injection
+  // worker during a majority loss).
+  CreateTopic("expire", 1);
+  ProducerOptions o;
+  o.client = conn_->options();
+  o.client.request_timeout = 1s;
+  o.acks = client::Acks::kAll;
+  o.linger = 1ms;
+  o.delivery_timeout = 3s;
+  absl::StatusOr<std::unique_ptr<Producer>> p = Producer::Create(conn_, o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  const auto send = [&](const std::string& v) {
+    ProducerRecord r;
+    r.topic = "expire";
+    r.partition = 0;
+    r.value = v;
+    return (*p)->Send(std::move(r));
+  };
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(send("before" + std::to_string(i)).get().ok());
+  // Kill the partition's leader and one more node: no quorum, no leader.
+  absl::StatusOr<std::pair<uint64_t, std::string>> leader = absl::UnavailableError("not asked");
+  for (int attempt = 0; attempt < 100 && !leader.ok(); ++attempt) {
+    absl::StatusOr<std::shared_ptr<const client::ClusterMetadata>> m = conn_->Metadata(true);
+    ASSERT_TRUE(m.ok()) << m.status();
+    leader = (*m)->Leader({"expire", 0});
+    if (!leader.ok()) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  const int first = static_cast<int>(leader->first);
+  const int second = first % 3 + 1;
+  cluster_->Kill(first);
+  cluster_->Kill(second);
+  std::vector<std::future<absl::StatusOr<RecordMetadata>>> doomed;
+  for (int i = 0; i < 3; ++i) doomed.push_back(send("during" + std::to_string(i)));
+  for (auto& f : doomed) {
+    absl::StatusOr<RecordMetadata> m = f.get();
+    EXPECT_FALSE(m.ok()) << "stored without a quorum at offset " << m->offset;
+  }
+  ASSERT_TRUE(cluster_->Start(first).ok());
+  ASSERT_TRUE(cluster_->Start(second).ok());
+  std::set<std::string> acked;
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<RecordMetadata> m = send("after" + std::to_string(i)).get();
+    ASSERT_TRUE(m.ok()) << "record " << i << " after the quorum returned: " << m.status();
+    acked.insert("after" + std::to_string(i));
+  }
+  for (int i = 0; i < 5; ++i) acked.insert("before" + std::to_string(i));
+  // Every acknowledged record is there exactly once.
+  absl::StatusOr<std::unique_ptr<Consumer>> c = Consumer::Create(conn_, ConsumerOpts(""));
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Assign({{"expire", 0}}).ok());
+  std::map<std::string, int> seen;
+  const Clock::time_point deadline = Clock::now() + 30s;
+  while (Clock::now() < deadline && seen.count("after4") == 0) {
+    absl::StatusOr<std::vector<ConsumerRecord>> r = (*c)->Poll(500ms);
+    ASSERT_TRUE(r.ok()) << r.status();
+    for (const ConsumerRecord& rec : *r) ++seen[*rec.value];
+  }
+  for (const std::string& v : acked) EXPECT_EQ(seen[v], 1) << v;
+}
+
 TEST(ClientConnectTest, AnUnreachableClusterNamesTheAddressesTried) {
   client::ClientOptions o;
   absl::StatusOr<int> port = PickFreePort();
