@@ -75,9 +75,9 @@ absl::StatusOr<std::unique_ptr<PartitionRaftStorage>> PartitionRaftStorage::Open
   // A cut tail is data this replica had written and no longer has (torn by
   // a crash, or corrupt): worth a line in the log, never silent.
   if (report.truncated_bytes > 0 || !report.foreign_files.empty()) {
-    LOG(WARNING) << "partition log " << dir << "/log recovered: "
-                 << absl::StrJoin(report.notes, "; ") << " (" << report.truncated_bytes
-                 << " bytes cut from the tail)";
+    LOG(WARNING) << "partition log " << dir
+                 << "/log recovered: " << absl::StrJoin(report.notes, "; ") << " ("
+                 << report.truncated_bytes << " bytes cut from the tail)";
   } else if (!report.notes.empty()) {
     LOG(INFO) << "partition log " << dir << "/log: " << absl::StrJoin(report.notes, "; ");
   }
