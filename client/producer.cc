@@ -55,7 +55,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(std::shared_ptr<Clust
         "producer: batch_size, max_request_size and buffer_memory must be positive");
   }
   int64_t producer_id = -1;
-  if (options.idempotence) {
+  if (options.idempotence && options.acks == Acks::kAll) {
     mdpb::AllocateProducerIdsRequest req;
     req.set_count(1);
     absl::StatusOr<mdpb::AllocateProducerIdsResponse> r =

@@ -62,6 +62,10 @@ struct ProducerOptions {
   size_t buffer_memory = 32 << 20;
   std::chrono::milliseconds max_block{60000};
   size_t max_request_size = 1 << 20;  // batches of one partition per request
+  // Producer id + sequence numbers (broker-side deduplication of retries).
+  // As in Kafka, only with acks=all: acks=0 never learns whether a batch was
+  // stored, so one lost batch would leave a sequence gap that makes the
+  // partition refuse every later one; with acks=1 or 0 it is off.
   bool idempotence = true;
 };
 
