@@ -532,10 +532,8 @@ class Checker:
                 g[o.process] = grp
         return g
 
-    def _commit_index(self):
-        """(group, partition) -> sorted invoke times and prefix max of commit
-        values (every commit, whatever its outcome: an upper bound)."""
-        idx = defaultdict(list)
+    def _commit_values(self):
+        """(op, group, partition, value) of every commit op's value entry."""
         for o in self.h.by_f["commit"]:
             val = o.inv.get("value")
             if not isinstance(val, dict):
@@ -544,7 +542,14 @@ class Checker:
             for k, c in val.items():
                 p, c = _int(k), _int(c)
                 if p is not None and c is not None:
-                    idx[(g, p)].append((o.t0, c))
+                    yield o, g, p, c
+
+    def _commit_index(self):
+        """(group, partition) -> sorted invoke times and prefix max of commit
+        values (every commit, whatever its outcome: an upper bound)."""
+        idx = defaultdict(list)
+        for o, g, p, c in self._commit_values():
+            idx[(g, p)].append((o.t0, c))
         out = {}
         for key, lst in idx.items():
             lst.sort()
@@ -609,21 +614,13 @@ class Checker:
         commits = defaultdict(list)  # (g, p) -> [Op, value]
         first_invoke = {}  # (g, p, value) -> earliest invoke of a not-failed commit
         parts = defaultdict(set)
-        for o in self.h.by_f["commit"]:
-            val = o.inv.get("value")
-            if not isinstance(val, dict):
-                continue
-            g = o.inv.get("group")
-            for k, c in val.items():
-                p, c = _int(k), _int(c)
-                if p is None or c is None:
-                    continue
-                parts[g].add(p)
-                commits[(g, p)].append((o, c))
-                if o.type != "fail":
-                    key = (g, p, c)
-                    if key not in first_invoke or o.t0 < first_invoke[key]:
-                        first_invoke[key] = o.t0
+        for o, g, p, c in self._commit_values():
+            parts[g].add(p)
+            commits[(g, p)].append((o, c))
+            if o.type != "fail":
+                key = (g, p, c)
+                if key not in first_invoke or o.t0 < first_invoke[key]:
+                    first_invoke[key] = o.t0
         fetches = defaultdict(list)  # (g, p) -> [(Op, value)]
         for o in self.h.by_f["fetch-offsets"]:
             if o.type != "ok":

@@ -354,28 +354,25 @@ class Tools:
         or None, stderr)."""
         if self.worker is None:
             raise RuntimeError("jepsen_worker not built (tests/jepsen/worker)")
-        try:
-            p = subprocess.run([self.worker] + args, capture_output=True, text=True,
-                               timeout=timeout, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            return 124, None, f"timed out after {timeout}s"
-        try:
-            out = json.loads(p.stdout) if p.stdout.strip() else None
-        except ValueError:
-            out = None
-        return p.returncode, out, p.stderr.strip()
+        return _run_json([self.worker] + args, timeout)
 
     def ctl(self, brokers, args, timeout=40.0):
         if self.raftlogctl is None:
             raise RuntimeError("raftlogctl not built (cli/)")
-        try:
-            p = subprocess.run([self.raftlogctl, "--brokers", brokers, "--format", "json"] + args,
-                               capture_output=True, text=True, timeout=timeout,
-                               stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            return 124, None, f"timed out after {timeout}s"
-        try:
-            out = json.loads(p.stdout) if p.stdout.strip() else None
-        except ValueError:
-            out = None
-        return p.returncode, out, p.stderr.strip()
+        return _run_json([self.raftlogctl, "--brokers", brokers, "--format", "json"] + args,
+                         timeout)
+
+
+def _run_json(cmd, timeout):
+    """Runs a tool that prints one JSON document: (exit code, parsed stdout
+    or None, stderr). Exit code 124 when it did not finish in `timeout`."""
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return 124, None, f"timed out after {timeout}s"
+    try:
+        out = json.loads(p.stdout) if p.stdout.strip() else None
+    except ValueError:
+        out = None
+    return p.returncode, out, p.stderr.strip()
