@@ -82,10 +82,12 @@ absl::Status Node::QuarantineGroup(GroupId group, const absl::Status& why) {
   if (absl::Status s = (*marker)->Sync(); !s.ok()) return s;
   if (absl::Status s = env->SyncDir(options_.data_dir + "/groups"); !s.ok()) return s;
   recovering_groups_.insert(group);
+  recovering_group_count_.store(recovering_groups_.size());
   return absl::OkStatus();
 }
 
 size_t Node::FinishGroupRecoveries() {
+  if (recovering_group_count_.load() == 0) return 0;
   size_t finished = 0;
   (void)RunOnLoop([&] {
     for (auto it = recovering_groups_.begin(); it != recovering_groups_.end();) {
@@ -103,6 +105,7 @@ size_t Node::FinishGroupRecoveries() {
       it = recovering_groups_.erase(it);
       ++finished;
     }
+    recovering_group_count_.store(recovering_groups_.size());
   });
   return finished;
 }
@@ -253,6 +256,7 @@ absl::Status Node::OpenExistingGroups() {
       if (digits && name.size() > 20 && name.compare(20, 9, ".damaged-") == 0) continue;
       if (digits && name.substr(20) == ".recovering" && !entry.is_directory()) {
         recovering_groups_.insert(std::stoull(name.substr(0, 20)));
+        recovering_group_count_.store(recovering_groups_.size());
         continue;
       }
       if (!entry.is_directory() || name.size() != 20 || !digits) {
@@ -791,6 +795,7 @@ absl::Status Node::RemoveGroup(GroupId group) {
     std::error_code ec;
     std::filesystem::remove_all(GroupDir(group), ec);
     if (recovering_groups_.erase(group) > 0) {
+      recovering_group_count_.store(recovering_groups_.size());
       std::filesystem::remove(RecoveryMarkerPath(group), ec);  // a deleted replica needs none
     }
     if (ec)

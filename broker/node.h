@@ -273,6 +273,9 @@ class Node : public TransportSink {
   // Groups set aside as damaged, rebuilt in amnesia recovery until caught
   // up (a marker file each). Start() and then the loop thread only.
   std::set<GroupId> recovering_groups_;
+  // Its size, readable from any thread: FinishGroupRecoveries skips the
+  // loop round trip when no group is recovering (the common case).
+  std::atomic<size_t> recovering_group_count_{0};
   SyncPool sync_pool_;
 
   mutable std::mutex mu_;  // guards inbox_, stopping_, groups_ (map, not the groups)
