@@ -238,11 +238,18 @@ grpc::Status NodeAdminService::Identity(grpc::ServerContext*, const pb::Identity
   resp->set_cluster_id(identity_.cluster_id);
   resp->set_directory_id(identity_.directory_id);
   resp->set_recovering(node_->recovering());
+  // "Has data" means: this cluster may hold acknowledged entries a node on an
+  // empty directory could have had. Any entry in any hosted group counts, not
+  // only a known commit: a follower can hold entries the leader has already
+  // committed before it learns the new commit index (the wiped-node test saw
+  // a peer whose metadata group had not yet committed answer "no data").
   bool has_data = identity_.directory_had_data;
-  absl::StatusOr<std::vector<GroupStatusInfo>> metadata = node_->Status({kMetadataGroup});
-  resp->set_started(metadata.ok());
-  if (metadata.ok() && !metadata->empty() && metadata->front().raft.commit.value() > 0) {
-    has_data = true;
+  absl::StatusOr<std::vector<GroupStatusInfo>> groups = node_->Status({});
+  resp->set_started(groups.ok());
+  if (groups.ok()) {
+    for (const GroupStatusInfo& g : *groups) {
+      if (g.raft.last_index.value() > 0 || g.raft.commit.value() > 0) has_data = true;
+    }
   }
   resp->set_has_data(has_data);
   return grpc::Status::OK;

@@ -72,6 +72,12 @@ absl::StatusOr<EmptyDirectoryStart> ProbePeersFromEmptyDirectory(const StartupPr
       answers.push_back({id, resp.has_data()});
     }
     if (std::optional<EmptyDirectoryStart> d = DecideEmptyDirectoryStart(cluster_size, answers)) {
+      std::vector<std::string> told;
+      for (const PeerIdentityAnswer& a : answers) {
+        told.push_back(absl::StrFormat("%d: %s", a.node.value(), a.has_data ? "data" : "no data"));
+      }
+      LOG(INFO) << "empty data directory: peers answered {" << absl::StrJoin(told, ", ")
+                << "}; silent {" << absl::StrJoin(silent, ", ") << "}";
       return *d;
     }
     if (std::chrono::steady_clock::now() - last_log > std::chrono::seconds(10)) {
