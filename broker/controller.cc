@@ -583,6 +583,26 @@ absl::StatusOr<mdpb::FetchOffsetsResponse> Controller::FetchOffsets(
   return resp;
 }
 
+absl::StatusOr<int64_t> Controller::DeleteGroupOffsets(const std::string& group,
+                                                       Deadline deadline) {
+  mdpb::MetadataCommand cmd;
+  cmd.mutable_delete_group_offsets()->set_group(group);
+  absl::StatusOr<ApplyResult> r = Commit(cmd, deadline);
+  if (!r.ok()) return r.status();
+  if (!r->deleted_offsets) {
+    return absl::InternalError("group offsets deleted but the apply outcome is missing");
+  }
+  LOG(INFO) << "metadata controller: deleted " << *r->deleted_offsets
+            << " committed offset(s) of group " << group;
+  return *r->deleted_offsets;
+}
+
+absl::StatusOr<std::vector<CommittedGroup>> Controller::ListCommittedGroups(Deadline deadline) {
+  absl::StatusOr<MetadataStateMachine*> state = Barrier(deadline);
+  if (!state.ok()) return state.status();
+  return (*state)->ListCommittedGroups();
+}
+
 absl::StatusOr<mdpb::AllocateProducerIdsResponse> Controller::AllocateProducerIds(
     const mdpb::AllocateProducerIdsRequest& req, Deadline deadline) {
   if (req.count() < 1 || req.count() > kMaxProducerIdBlock) {

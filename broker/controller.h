@@ -33,7 +33,9 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -103,6 +105,14 @@ class Controller {
                                                             Deadline deadline);
   absl::StatusOr<mdpb::FetchOffsetsResponse> FetchOffsets(const mdpb::FetchOffsetsRequest& req,
                                                           Deadline deadline);
+  // Deletes every committed offset of `group` (one DeleteGroupOffsets
+  // entry) and returns how many there were when it applied. For the group
+  // coordinator, which checks first that the group has no members; not a
+  // MetadataService call.
+  absl::StatusOr<int64_t> DeleteGroupOffsets(const std::string& group, Deadline deadline);
+  // Every group with committed offsets, by id, read behind a ReadIndex
+  // barrier like FetchOffsets (for the coordinator's ListGroups).
+  absl::StatusOr<std::vector<CommittedGroup>> ListCommittedGroups(Deadline deadline);
   absl::StatusOr<mdpb::AllocateProducerIdsResponse> AllocateProducerIds(
       const mdpb::AllocateProducerIdsRequest& req, Deadline deadline);
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "broker/controller.h"
 #include "glog/logging.h"
 
@@ -15,8 +16,9 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// A JoinGroup answers this long before its deadline, so that the answer
-// (maybe through a forwarding node) arrives in time.
+// A JoinGroup (or a DeleteGroup waiting for commits) answers this long before
+// its deadline, so that the answer (maybe through a forwarding node) arrives
+// in time.
 constexpr std::chrono::milliseconds kAnswerMargin{200};
 
 template <typename Resp>
@@ -85,6 +87,11 @@ class JoinWaiter {
   std::condition_variable cv_;
   std::optional<JoinResult> result_;
 };
+
+GroupResult BeingDeleted(const std::string& group_id) {
+  return GroupResult{apipb::NOT_COORDINATOR,
+                     absl::StrCat("group \"", group_id, "\" is being deleted: retry")};
+}
 
 apipb::PartitionLag NewRow(const PartitionKey& k) {
   apipb::PartitionLag row;
@@ -271,12 +278,22 @@ absl::StatusOr<apipb::JoinGroupResponse> GroupCoordinatorService::LocalJoin(
   p.session_timeout = std::chrono::milliseconds(req.session_timeout_ms());  // < 0 is refused
   p.rebalance_timeout = std::chrono::milliseconds(std::max(req.rebalance_timeout_ms(), 0));
   auto waiter = std::make_shared<JoinWaiter>();
+  bool being_deleted = false;
   absl::StatusOr<std::string> member_id = WithCoordinator([&](GroupCoordinator& c) {
+    if (deletes_running_.count(req.group_id()) > 0) {
+      being_deleted = true;
+      return std::string();
+    }
     return c.Join(p, SteadyClock::now(), [waiter](JoinResult r) { waiter->Set(std::move(r)); });
   });
   if (!member_id.ok()) return member_id.status();
-  std::optional<JoinResult> r = waiter->WaitUntil(deadline - kAnswerMargin);
   apipb::JoinGroupResponse resp;
+  if (being_deleted) {
+    SetError(&resp, BeingDeleted(req.group_id()));
+    resp.set_member_id(req.member_id());
+    return resp;
+  }
+  std::optional<JoinResult> r = waiter->WaitUntil(deadline - kAnswerMargin);
   if (!r.has_value()) {
     SetError(&resp, apipb::REBALANCE_IN_PROGRESS,
              "the rebalance was still in progress at the call's deadline: join again with "
@@ -301,7 +318,12 @@ absl::StatusOr<apipb::OffsetCommitResponse> GroupCoordinatorService::LocalCommit
     return resp;
   }
   absl::StatusOr<GroupResult> fenced = WithCoordinator([&](GroupCoordinator& c) {
-    return c.ValidateCommit(req.group_id(), req.member_id(), req.generation(), SteadyClock::now());
+    if (deletes_running_.count(req.group_id()) > 0) return BeingDeleted(req.group_id());
+    GroupResult v =
+        c.ValidateCommit(req.group_id(), req.member_id(), req.generation(), SteadyClock::now());
+    // Until its write returns, a delete of the group waits for this commit.
+    if (v.ok()) ++commits_in_flight_[req.group_id()];
+    return v;
   });
   if (!fenced.ok()) return fenced.status();
   if (!fenced->ok()) {
@@ -318,8 +340,13 @@ absl::StatusOr<apipb::OffsetCommitResponse> GroupCoordinatorService::LocalCommit
     e->set_offset(o.offset());
     e->set_metadata(o.metadata());
   }
+  if (options_.before_commit_write) options_.before_commit_write(req.group_id());
   absl::StatusOr<mdpb::CommitOffsetsResponse> r =
       metadata_->controller().CommitOffsets(c, deadline);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    EndCommitLocked(req.group_id());
+  }
   if (!r.ok()) {
     std::optional<apipb::ErrorCode> code = OffsetErrorCode(r.status());
     if (!code.has_value()) return r.status();
@@ -377,9 +404,11 @@ absl::StatusOr<apipb::DescribeGroupResponse> GroupCoordinatorService::LocalDescr
     return resp;
   }
   std::map<PartitionKey, apipb::PartitionLag> rows;
+  int32_t committed_generation = 0;
   for (const apipb::CommittedPartitionOffset& o : offsets->offsets()) {
     const PartitionKey k(o.topic(), o.partition());
     rows.emplace(k, NewRow(k)).first->second.set_committed_offset(o.offset());
+    committed_generation = std::max(committed_generation, o.generation());
   }
   if (d->has_value()) {
     const GroupDescription& g = **d;
@@ -397,7 +426,11 @@ absl::StatusOr<apipb::DescribeGroupResponse> GroupCoordinatorService::LocalDescr
       }
     }
   } else {
+    // Not in memory (failover, or offsets committed without joining): EMPTY
+    // with the generation its commits recorded (as a join would seed it),
+    // DEAD if it has no offsets either.
     resp.set_state(rows.empty() ? apipb::GROUP_STATE_DEAD : apipb::GROUP_STATE_EMPTY);
+    resp.set_generation(committed_generation);
   }
   HighWatermarkFn hwm_fn;
   {
@@ -424,6 +457,113 @@ absl::StatusOr<apipb::DescribeGroupResponse> GroupCoordinatorService::LocalDescr
   }
   for (auto& [k, row] : rows) *resp.add_offsets() = std::move(row);
   return resp;
+}
+
+absl::StatusOr<apipb::ListGroupsResponse> GroupCoordinatorService::LocalList(Deadline deadline) {
+  absl::StatusOr<std::vector<GroupDescription>> in_memory =
+      WithCoordinator([&](GroupCoordinator& c) { return c.List(); });
+  if (!in_memory.ok()) return in_memory.status();
+  apipb::ListGroupsResponse resp;
+  absl::StatusOr<std::vector<CommittedGroup>> committed =
+      metadata_->controller().ListCommittedGroups(deadline);
+  if (!committed.ok()) {
+    std::optional<apipb::ErrorCode> code = OffsetErrorCode(committed.status());
+    if (!code.has_value()) return committed.status();
+    SetError(&resp, *code, std::string(committed.status().message()));
+    return resp;
+  }
+  std::map<std::string, apipb::GroupListing> listed;
+  for (const GroupDescription& g : *in_memory) {
+    apipb::GroupListing& out = listed[g.group_id];
+    out.set_group_id(g.group_id);
+    out.set_state(g.state);
+    out.set_assignor(g.assignor);
+    out.set_generation(g.generation);
+    out.set_members(g.member_count);
+  }
+  for (const CommittedGroup& g : *committed) {
+    if (listed.count(g.group) > 0) continue;  // memory knows better
+    apipb::GroupListing& out = listed[g.group];
+    out.set_group_id(g.group);
+    out.set_state(apipb::GROUP_STATE_EMPTY);
+    out.set_generation(std::max(g.max_generation, 0));
+  }
+  for (auto& [id, g] : listed) *resp.add_groups() = std::move(g);
+  return resp;
+}
+
+absl::StatusOr<apipb::DeleteGroupResponse> GroupCoordinatorService::LocalDelete(
+    const apipb::DeleteGroupRequest& req, Deadline deadline) {
+  apipb::DeleteGroupResponse resp;
+  const std::string& group = req.group_id();
+  if (GroupResult v = GroupCoordinator::ValidateGroupId(group); !v.ok()) {
+    SetError(&resp, v);
+    return resp;
+  }
+  bool in_memory = false;
+  absl::StatusOr<GroupResult> begun = WithCoordinator([&](GroupCoordinator& c) -> GroupResult {
+    std::optional<GroupDescription> d = c.Describe(group);
+    if (d.has_value() && d->member_count > 0) {
+      return GroupResult{apipb::NON_EMPTY_GROUP,
+                         absl::StrFormat("group \"%s\" has %d active member%s", group,
+                                         d->member_count, d->member_count == 1 ? "" : "s")};
+    }
+    in_memory = d.has_value();
+    ++deletes_running_[group];  // from now on its joins and commits are refused
+    return {};
+  });
+  if (!begun.ok()) return begun.status();
+  if (!begun->ok()) {
+    SetError(&resp, *begun);
+    return resp;
+  }
+  {
+    // Commits fenced before the delete began go first (see the header).
+    std::unique_lock<std::mutex> l(mu_);
+    if (!commit_ended_.wait_until(l, deadline - kAnswerMargin,
+                                  [&] { return commits_in_flight_.count(group) == 0; })) {
+      EndDeleteLocked(group);
+      SetError(&resp, apipb::REQUEST_TIMED_OUT,
+               absl::StrCat("offset commits of group \"", group,
+                            "\" were still in flight at the deadline; nothing was deleted"));
+      return resp;
+    }
+  }
+  absl::StatusOr<int64_t> deleted = metadata_->controller().DeleteGroupOffsets(group, deadline);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    EndDeleteLocked(group);
+    if (deleted.ok() && coordinator_ != nullptr) {
+      // Joins were refused meanwhile, so it is still empty (or unknown).
+      std::optional<GroupDescription> d = coordinator_->Describe(group);
+      if (d.has_value() && d->member_count == 0) coordinator_->Delete(group);
+    }
+  }
+  if (!deleted.ok()) {
+    std::optional<apipb::ErrorCode> code = OffsetErrorCode(deleted.status());
+    if (!code.has_value()) return deleted.status();
+    SetError(&resp, *code, std::string(deleted.status().message()));
+    return resp;
+  }
+  if (!in_memory && *deleted == 0) {
+    SetError(&resp, apipb::GROUP_ID_NOT_FOUND,
+             absl::StrCat("group \"", group, "\" has no members and no committed offsets"));
+  }
+  return resp;
+}
+
+void GroupCoordinatorService::EndCommitLocked(const std::string& group) {
+  auto it = commits_in_flight_.find(group);
+  if (it == commits_in_flight_.end()) return;
+  if (--it->second == 0) {
+    commits_in_flight_.erase(it);
+    commit_ended_.notify_all();
+  }
+}
+
+void GroupCoordinatorService::EndDeleteLocked(const std::string& group) {
+  auto it = deletes_running_.find(group);
+  if (it != deletes_running_.end() && --it->second == 0) deletes_running_.erase(it);
 }
 
 // ------------------------------------------------------------ in-process API
@@ -498,35 +638,14 @@ absl::StatusOr<apipb::DescribeGroupResponse> GroupCoordinatorService::DescribeGr
 
 absl::StatusOr<apipb::ListGroupsResponse> GroupCoordinatorService::ListGroups(
     const apipb::ListGroupsRequest& req, const LeaderCallOptions& opts) {
-  auto local = [&](Deadline) -> absl::StatusOr<apipb::ListGroupsResponse> {
-    absl::StatusOr<std::vector<GroupDescription>> groups =
-        WithCoordinator([&](GroupCoordinator& c) { return c.List(); });
-    if (!groups.ok()) return groups.status();
-    apipb::ListGroupsResponse resp;
-    for (const GroupDescription& g : *groups) {
-      apipb::GroupListing* out = resp.add_groups();
-      out->set_group_id(g.group_id);
-      out->set_state(g.state);
-      out->set_assignor(g.assignor);
-      out->set_generation(g.generation);
-      out->set_members(g.member_count);
-    }
-    return resp;
-  };
-  return router_.Route(req, opts, local, &Router::Stub::ListGroups);
+  return router_.Route(
+      req, opts, [&](Deadline d) { return LocalList(d); }, &Router::Stub::ListGroups);
 }
 
 absl::StatusOr<apipb::DeleteGroupResponse> GroupCoordinatorService::DeleteGroup(
     const apipb::DeleteGroupRequest& req, const LeaderCallOptions& opts) {
-  auto local = [&](Deadline) -> absl::StatusOr<apipb::DeleteGroupResponse> {
-    absl::StatusOr<GroupResult> r =
-        WithCoordinator([&](GroupCoordinator& c) { return c.Delete(req.group_id()); });
-    if (!r.ok()) return r.status();
-    apipb::DeleteGroupResponse resp;
-    SetError(&resp, *r);
-    return resp;
-  };
-  return router_.Route(req, opts, local, &Router::Stub::DeleteGroup);
+  return router_.Route(
+      req, opts, [&](Deadline d) { return LocalDelete(req, d); }, &Router::Stub::DeleteGroup);
 }
 
 // ------------------------------------------------------------ gRPC

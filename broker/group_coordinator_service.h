@@ -13,7 +13,25 @@
 // Committed offsets are durable: OffsetCommit is fenced by the coordinator
 // (generation, member id) and then written through the Controller's
 // CommitOffsets (a metadata log entry); OffsetFetch reads them back (Raft
-// ReadIndex).
+// ReadIndex). A group exists for ListGroups / DescribeGroup while the
+// coordinator holds it in memory OR it has committed offsets (state EMPTY,
+// read behind a ReadIndex barrier, so it survives failovers and covers
+// groups used only with manual assignment + commit).
+//
+// DELETE (Kafka's DeleteGroups): refused with NON_EMPTY_GROUP while the
+// group has members; else it deletes every committed offset of the group
+// (one DeleteGroupOffsets metadata entry) and forgets it in memory;
+// GROUP_ID_NOT_FOUND if it had neither. While a delete runs, the group's
+// joins and commits are answered NOT_COORDINATOR (retriable), and the delete
+// first waits (until its deadline) for the commits already fenced to finish,
+// so every commit validated before the delete is ordered before it in the
+// metadata log (or lost with its leader's term: a new leader's entries
+// follow all it keeps), never after it: a delete leaves no half of a group.
+// After the delete the group is unknown: a commit of an old member or
+// generation gets UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION like any commit to
+// an unknown group (member ids are never reissued); a simple-consumer commit
+// (no member, generation -1) starts the group again, as in Kafka, and a
+// join starts it again at generation 1.
 //
 // BACKGROUND: a thread, every tick_period, checks leadership, ticks the
 // coordinator (session expiry, rebalance and sync deadlines) and, every
@@ -73,6 +91,10 @@ struct GroupCoordinatorServiceOptions {
   std::chrono::milliseconds topic_refresh_period{1000};
   // Null: DescribeGroup reports lag -1 (unknown).
   HighWatermarkFn high_watermarks;
+  // Tests only: called with the group id by every OffsetCommit the
+  // coordinator has fenced, just before its metadata write (so a test can
+  // hold a commit in flight).
+  std::function<void(const std::string& group)> before_commit_write;
 };
 
 class GroupCoordinatorService final : public apipb::GroupCoordinator::Service {
@@ -151,6 +173,12 @@ class GroupCoordinatorService final : public apipb::GroupCoordinator::Service {
                                                         Deadline deadline);
   absl::StatusOr<apipb::DescribeGroupResponse> LocalDescribe(const apipb::DescribeGroupRequest& req,
                                                              Deadline deadline);
+  absl::StatusOr<apipb::ListGroupsResponse> LocalList(Deadline deadline);
+  absl::StatusOr<apipb::DeleteGroupResponse> LocalDelete(const apipb::DeleteGroupRequest& req,
+                                                         Deadline deadline);
+  // The end of a fenced commit / of a delete of `group`. Require mu_.
+  void EndCommitLocked(const std::string& group);
+  void EndDeleteLocked(const std::string& group);
   // Runs `f(coordinator)` under the lock; NotLeaderError if this node does
   // not lead the metadata group.
   template <typename F>
@@ -178,6 +206,12 @@ class GroupCoordinatorService final : public apipb::GroupCoordinator::Service {
   HighWatermarkFn high_watermarks_;
   std::chrono::steady_clock::time_point next_topic_refresh_{};
   bool shut_down_ = false;
+  // Per group: commits fenced by the coordinator whose metadata write has
+  // not returned yet, and deletes running (their joins and commits are
+  // refused). Entries are erased at zero. Kept across coordinators.
+  std::map<std::string, int> commits_in_flight_;
+  std::map<std::string, int> deletes_running_;
+  std::condition_variable commit_ended_;  // with mu_: a commits_in_flight_ count fell
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

@@ -5,16 +5,22 @@
 // on the metadata leader. Checks: join of one then two members (long-poll
 // join, generations, disjoint covering assignments), generation-fenced
 // commits and fetch, describe with lag from an injected high-watermark
-// function, list, leave, delete; session expiry; a CreatePartitions
-// rebalancing the group; a coordinator failover (leader killed: members get
+// function, list, leave, delete (with the committed offsets; refused with
+// members; waits for commits already fenced, refusing new ones meanwhile);
+// groups that only have committed offsets listed and described as EMPTY,
+// also by a new coordinator after a failover; session expiry; a
+// CreatePartitions rebalancing the group; a coordinator failover (leader killed: members get
 // UNKNOWN_MEMBER_ID, rejoin, and committed offsets survive); the
 // forwarded-once rule with the leader-address trailer.
 #include "broker/group_coordinator_service.h"
 
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -61,6 +67,14 @@ class GroupCluster {
     go.coordinator.min_session_timeout = 100ms;
     go.tick_period = 20ms;
     go.topic_refresh_period = 100ms;
+    go.before_commit_write = [this](const std::string& group) {
+      std::function<void(const std::string&)> hook;
+      {
+        std::lock_guard<std::mutex> l(hook_mu_);
+        hook = commit_hook_;
+      }
+      if (hook) hook(group);
+    };
     go.high_watermarks = [](const std::vector<PartitionKey>& parts, Deadline) {
       std::map<PartitionKey, int64_t> out;
       for (const PartitionKey& k : parts) {
@@ -107,6 +121,12 @@ class GroupCluster {
     c_.Kill(id);
   }
 
+  // Runs in every fenced OffsetCommit just before its metadata write.
+  void SetCommitHook(std::function<void(const std::string&)> hook) {
+    std::lock_guard<std::mutex> l(hook_mu_);
+    commit_hook_ = std::move(hook);
+  }
+
   GroupStub& stub(uint64_t id) { return *members_.at(id).stub; }
   MetadataService& md(uint64_t id) { return *members_.at(id).md; }
   GroupCoordinatorService& groups(uint64_t id) { return *members_.at(id).groups; }
@@ -143,6 +163,8 @@ class GroupCluster {
     std::unique_ptr<grpc::Server> server;
     std::unique_ptr<GroupStub> stub;
   };
+  std::mutex hook_mu_;
+  std::function<void(const std::string&)> commit_hook_;  // guarded by hook_mu_
   LocalCluster c_{3};
   std::map<uint64_t, MetadataStateMachine*> states_;
   std::map<uint64_t, std::string> addresses_;
@@ -215,9 +237,10 @@ std::vector<int32_t> Sync(GroupStub& stub, const std::string& member, int32_t ge
 }
 
 apipb::OffsetCommitResponse Commit(GroupStub& stub, const std::string& member, int32_t generation,
-                                   std::map<int32_t, int64_t> offsets) {
+                                   std::map<int32_t, int64_t> offsets,
+                                   const std::string& group = "billing") {
   apipb::OffsetCommitRequest req;
-  req.set_group_id("billing");
+  req.set_group_id(group);
   req.set_member_id(member);
   req.set_generation(generation);
   for (const auto& [p, o] : offsets) {
@@ -232,14 +255,44 @@ apipb::OffsetCommitResponse Commit(GroupStub& stub, const std::string& member, i
   return resp;
 }
 
-std::map<int32_t, int64_t> Fetch(GroupStub& stub) {
+std::map<int32_t, int64_t> Fetch(GroupStub& stub, const std::string& group = "billing") {
   apipb::OffsetFetchRequest req;
-  req.set_group_id("billing");
+  req.set_group_id(group);
   apipb::OffsetFetchResponse resp;
   grpc::Status s = Call(stub, &GroupStub::OffsetFetch, req, &resp);
   EXPECT_TRUE(s.ok()) << s.error_message();
   std::map<int32_t, int64_t> out;
   for (const auto& o : resp.offsets()) out[o.partition()] = o.offset();
+  return out;
+}
+
+apipb::DeleteGroupResponse DeleteGroup(GroupStub& stub, const std::string& group,
+                                       std::chrono::milliseconds timeout = 10s) {
+  apipb::DeleteGroupRequest req;
+  req.set_group_id(group);
+  apipb::DeleteGroupResponse resp;
+  grpc::Status s = Call(stub, &GroupStub::DeleteGroup, req, &resp, timeout);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return resp;
+}
+
+apipb::DescribeGroupResponse DescribeGroup(GroupStub& stub, const std::string& group) {
+  apipb::DescribeGroupRequest req;
+  req.set_group_id(group);
+  apipb::DescribeGroupResponse resp;
+  grpc::Status s = Call(stub, &GroupStub::DescribeGroup, req, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return resp;
+}
+
+// ListGroups, by group id.
+std::map<std::string, apipb::GroupListing> ListGroups(GroupStub& stub) {
+  apipb::ListGroupsResponse resp;
+  grpc::Status s = Call(stub, &GroupStub::ListGroups, apipb::ListGroupsRequest(), &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.error(), apipb::ERROR_NONE) << resp.error_message();
+  std::map<std::string, apipb::GroupListing> out;
+  for (const apipb::GroupListing& g : resp.groups()) out[g.group_id()] = g;
   return out;
 }
 
@@ -342,13 +395,162 @@ TEST(GroupCoordinatorServiceTest, GroupLifecycleThroughFollowers) {
   EXPECT_EQ(Sync(s1, a.member_id(), 3).size(), 6u);
   leave.set_member_id(a.member_id());
   ASSERT_TRUE(Call(s1, &GroupStub::LeaveGroup, leave, &lr).ok());
-  // Empty now: simple-consumer commits are allowed, and the group can go.
+  // Empty now: simple-consumer commits are allowed, and the group can go,
+  // with its committed offsets.
   EXPECT_EQ(Commit(s1, "", -1, {{2, 5}}).error(), apipb::ERROR_NONE);
   ASSERT_TRUE(Call(s1, &GroupStub::DeleteGroup, del, &dr).ok());
-  EXPECT_EQ(dr.error(), apipb::ERROR_NONE);
+  EXPECT_EQ(dr.error(), apipb::ERROR_NONE) << dr.error_message();
+  EXPECT_TRUE(Fetch(s2).empty());
   ASSERT_TRUE(Call(s2, &GroupStub::DescribeGroup, dreq, &d).ok());
-  EXPECT_EQ(d.state(), apipb::GROUP_STATE_EMPTY);  // unknown, but has offsets
+  EXPECT_EQ(d.state(), apipb::GROUP_STATE_DEAD);
   EXPECT_EQ(d.members_size(), 0);
+  EXPECT_EQ(d.offsets_size(), 0);
+  EXPECT_EQ(ListGroups(s2).count("billing"), 0u);
+  // The old members and generations stay fenced: nothing comes back.
+  EXPECT_EQ(Commit(s1, a.member_id(), 3, {{0, 1}}).error(), apipb::UNKNOWN_MEMBER_ID);
+  EXPECT_EQ(Commit(s1, "", 3, {{0, 1}}).error(), apipb::ILLEGAL_GENERATION);
+  EXPECT_TRUE(Fetch(s2).empty());
+  EXPECT_EQ(DeleteGroup(s2, "billing").error(), apipb::GROUP_ID_NOT_FOUND);
+  // A new group of the same name starts again at generation 1.
+  apipb::JoinGroupResponse fresh = Join(s1, "");
+  ASSERT_EQ(fresh.error(), apipb::ERROR_NONE) << fresh.error_message();
+  EXPECT_EQ(fresh.generation(), 1);
+  EXPECT_NE(fresh.member_id(), a.member_id());
+}
+
+TEST(GroupCoordinatorServiceTest, OffsetsOnlyGroupsAreListedDescribedAndDeleted) {
+  GroupCluster c;
+  const uint64_t leader = c.WaitForLeader();
+  ASSERT_NE(leader, 0u);
+  c.RegisterAll();
+  c.CreateTopic("orders", 3);
+  GroupStub& s = c.stub(c.Follower(leader));
+  // Manual assignment + commit: the coordinator never sees a member.
+  ASSERT_EQ(Commit(s, "", -1, {{0, 40}, {1, 60}}, "manual").error(), apipb::ERROR_NONE);
+  std::map<std::string, apipb::GroupListing> listed = ListGroups(s);
+  ASSERT_EQ(listed.count("manual"), 1u);
+  EXPECT_EQ(listed["manual"].state(), apipb::GROUP_STATE_EMPTY);
+  EXPECT_EQ(listed["manual"].members(), 0);
+  EXPECT_EQ(listed["manual"].generation(), 0);
+
+  apipb::DescribeGroupResponse d = DescribeGroup(s, "manual");
+  EXPECT_EQ(d.error(), apipb::ERROR_NONE) << d.error_message();
+  EXPECT_EQ(d.state(), apipb::GROUP_STATE_EMPTY);
+  EXPECT_EQ(d.members_size(), 0);
+  ASSERT_EQ(d.offsets_size(), 2);
+  EXPECT_EQ(d.offsets(0).partition(), 0);
+  EXPECT_EQ(d.offsets(0).committed_offset(), 40);
+  EXPECT_EQ(d.offsets(0).high_watermark(), 100);
+  EXPECT_EQ(d.offsets(0).lag(), 60);
+  EXPECT_EQ(d.offsets(1).lag(), 101 - 60);
+  EXPECT_TRUE(d.offsets(1).member_id().empty());
+
+  // A group known in memory and from its commits is listed once, from memory.
+  apipb::JoinGroupResponse a = Join(s, "");
+  ASSERT_EQ(a.error(), apipb::ERROR_NONE) << a.error_message();
+  EXPECT_EQ(Sync(s, a.member_id(), 1).size(), 3u);
+  ASSERT_EQ(Commit(s, a.member_id(), 1, {{2, 7}}).error(), apipb::ERROR_NONE);
+  listed = ListGroups(s);
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed["billing"].state(), apipb::GROUP_STATE_STABLE);
+  EXPECT_EQ(listed["billing"].members(), 1);
+
+  // The new coordinator after a failover holds no group in memory, but
+  // lists both from their committed offsets.
+  c.Kill(leader);
+  const uint64_t next = c.WaitForLeader();
+  ASSERT_NE(next, 0u);
+  GroupStub& t = c.stub(next);
+  ASSERT_TRUE(WaitFor([&] {
+    apipb::ListGroupsResponse l;
+    return Call(t, &GroupStub::ListGroups, apipb::ListGroupsRequest(), &l).ok() &&
+           l.groups_size() == 2;
+  }));
+  listed = ListGroups(t);
+  EXPECT_EQ(listed["billing"].state(), apipb::GROUP_STATE_EMPTY);
+  EXPECT_EQ(listed["billing"].members(), 0);
+  EXPECT_EQ(listed["billing"].generation(), 1);  // what its commits recorded
+  EXPECT_EQ(listed["manual"].state(), apipb::GROUP_STATE_EMPTY);
+  d = DescribeGroup(t, "billing");
+  EXPECT_EQ(d.state(), apipb::GROUP_STATE_EMPTY);
+  EXPECT_EQ(d.generation(), 1);
+
+  // Delete on the new coordinator, which does not hold the groups in
+  // memory: their offsets go anyway.
+  EXPECT_EQ(DeleteGroup(t, "manual").error(), apipb::ERROR_NONE);
+  EXPECT_TRUE(Fetch(t, "manual").empty());
+  EXPECT_EQ(DeleteGroup(t, "billing").error(), apipb::ERROR_NONE);
+  EXPECT_TRUE(Fetch(t, "billing").empty());
+  EXPECT_TRUE(ListGroups(t).empty());
+  EXPECT_EQ(DescribeGroup(t, "manual").state(), apipb::GROUP_STATE_DEAD);
+  EXPECT_EQ(DeleteGroup(t, "manual").error(), apipb::GROUP_ID_NOT_FOUND);
+}
+
+TEST(GroupCoordinatorServiceTest, DeleteWaitsForFencedCommitsAndRefusesNewOnes) {
+  GroupCluster c;
+  const uint64_t leader = c.WaitForLeader();
+  ASSERT_NE(leader, 0u);
+  c.RegisterAll();
+  c.CreateTopic("orders", 2);
+  GroupStub& s = c.stub(c.Follower(leader));
+  // The first commit to reach the hook is held there (fenced, not written).
+  std::mutex mu;
+  std::condition_variable cv;
+  bool held = false;
+  bool release = false;
+  c.SetCommitHook([&](const std::string&) {
+    std::unique_lock<std::mutex> l(mu);
+    if (held) return;
+    held = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return release; });
+  });
+  auto release_held = [&] {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+    cv.notify_all();
+  };
+  auto held_commit = std::async(std::launch::async, [&] { return Commit(s, "", -1, {{0, 5}}); });
+  // Released at the latest when the test ends (a failed ASSERT must not
+  // leave held_commit's thread blocked in the hook).
+  struct ReleaseAtExit {
+    std::function<void()> release;
+    ~ReleaseAtExit() { release(); }
+  } release_at_exit{release_held};
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, 10s, [&] { return held; }));
+  }
+
+  // A delete whose deadline comes while the commit is in flight deletes
+  // nothing and says why.
+  apipb::DeleteGroupResponse timed_out = DeleteGroup(s, "billing", 1500ms);
+  EXPECT_EQ(timed_out.error(), apipb::REQUEST_TIMED_OUT);
+  EXPECT_THAT(timed_out.error_message(), HasSubstr("in flight"));
+
+  // A delete with time to spare waits; meanwhile the group's commits and
+  // joins are refused (retriable); other groups are not affected.
+  auto deleted = std::async(std::launch::async, [&] { return DeleteGroup(s, "billing"); });
+  ASSERT_TRUE(WaitFor([&] {
+    return Commit(s, "", -1, {{1, 9}}).error() == apipb::NOT_COORDINATOR;
+  }));
+  apipb::JoinGroupResponse j = Join(s, "");
+  EXPECT_EQ(j.error(), apipb::NOT_COORDINATOR);
+  EXPECT_THAT(j.error_message(), HasSubstr("being deleted"));
+  EXPECT_EQ(Commit(s, "", -1, {{1, 3}}, "other").error(), apipb::ERROR_NONE);
+  EXPECT_EQ(deleted.wait_for(300ms), std::future_status::timeout);
+
+  release_held();
+  EXPECT_EQ(held_commit.get().error(), apipb::ERROR_NONE);
+  ASSERT_EQ(deleted.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(deleted.get().error(), apipb::ERROR_NONE);
+  // The held commit was ordered before the delete: nothing of it is left.
+  EXPECT_TRUE(Fetch(s).empty());
+  EXPECT_EQ(Fetch(s, "other").at(1), 3);
+  // After the delete, commits are taken again.
+  EXPECT_EQ(Commit(s, "", -1, {{1, 11}}).error(), apipb::ERROR_NONE);
+  EXPECT_EQ(Fetch(s).at(1), 11);
+  c.SetCommitHook(nullptr);
 }
 
 TEST(GroupCoordinatorServiceTest, SilentMemberExpiresAndPartitionGrowthRebalances) {

@@ -119,6 +119,12 @@ inline mdpb::MetadataCommand Commit(const std::string& group, std::vector<Offset
   return c;
 }
 
+inline mdpb::MetadataCommand DeleteGroupOffsets(const std::string& group) {
+  mdpb::MetadataCommand c;
+  c.mutable_delete_group_offsets()->set_group(group);
+  return c;
+}
+
 inline mdpb::MetadataCommand AllocPids(int32_t count) {
   mdpb::MetadataCommand c;
   c.mutable_allocate_producer_ids()->set_count(count);

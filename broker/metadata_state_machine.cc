@@ -306,6 +306,8 @@ class Applier {
         return CommitOffsets(cmd.commit_offsets());
       case mdpb::MetadataCommand::kAllocateProducerIds:
         return AllocateProducerIds(cmd.allocate_producer_ids());
+      case mdpb::MetadataCommand::kDeleteGroupOffsets:
+        return DeleteGroupOffsets(cmd.delete_group_offsets());
       case mdpb::MetadataCommand::COMMAND_NOT_SET:
         break;
     }
@@ -632,6 +634,23 @@ class Applier {
     return absl::OkStatus();
   }
 
+  // Every key under the group's prefix goes, in this entry's batch; the keys
+  // are read from the state before the batch, which is the state as of the
+  // previous entry, so every replica deletes the same keys.
+  absl::Status DeleteGroupOffsets(const mdpb::DeleteGroupOffsets& c) {
+    if (absl::Status st = ValidateGroupId(c.group()); !st.ok()) return Reject(st);
+    int64_t deleted = 0;
+    absl::Status st = ScanPrefix(db_, cf_, OffsetGroupPrefix(c.group()),
+                                 [&](absl::string_view k, absl::string_view) {
+                                   batch_.Delete(cf_, ToSlice(k));
+                                   ++deleted;
+                                   return absl::OkStatus();
+                                 });
+    if (!st.ok()) return st;
+    result_.deleted_offsets = deleted;
+    return absl::OkStatus();
+  }
+
   absl::Status AllocateProducerIds(const mdpb::AllocateProducerIds& c) {
     if (c.count() < 1 || c.count() > kMaxProducerIdBlock) {
       return Reject(absl::InvalidArgumentError(absl::StrFormat(
@@ -786,6 +805,7 @@ absl::StatusOr<ApplyResult> MetadataStateMachine::Apply(LogIndex index,
     result.topic.reset();
     result.broker.reset();
     result.producer_ids.reset();
+    result.deleted_offsets.reset();
   }
   batch.Put(cf_, kAppliedIndexKey, AppliedIndexValue(index.value()));
   rocksdb::WriteOptions wo;
@@ -821,6 +841,26 @@ absl::StatusOr<std::vector<mdpb::CommittedOffset>> MetadataStateMachine::GetComm
     absl::string_view group) const {
   if (absl::Status st = ValidateGroupId(group); !st.ok()) return st;
   return ScanRecords<mdpb::CommittedOffset>(db_, cf_, OffsetGroupPrefix(group));
+}
+
+absl::StatusOr<std::vector<CommittedGroup>> MetadataStateMachine::ListCommittedGroups() const {
+  // Keys sort by group first, so one group's offsets are consecutive.
+  std::vector<CommittedGroup> groups;
+  absl::Status st =
+      ScanPrefix(db_, cf_, kOffsetPrefix, [&](absl::string_view k, absl::string_view v) {
+        absl::StatusOr<mdpb::CommittedOffset> o = ParseRecord<mdpb::CommittedOffset>(k, v);
+        if (!o.ok()) return o.status();
+        if (groups.empty() || groups.back().group != o->group()) {
+          groups.push_back(CommittedGroup{o->group()});
+        }
+        CommittedGroup& g = groups.back();
+        ++g.partitions;
+        g.max_generation = std::max(g.max_generation, o->generation());
+        g.last_commit_time_ms = std::max(g.last_commit_time_ms, o->commit_time_ms());
+        return absl::OkStatus();
+      });
+  if (!st.ok()) return st;
+  return groups;
 }
 
 absl::StatusOr<mdpb::Counters> MetadataStateMachine::GetCounters() const {

@@ -12,7 +12,9 @@
 //   "offset/" group \0 topic \0 u32 partition   CommittedOffset
 //   "counters"                      Counters (producer ids, partition group ids)
 // Group ids may not contain '\0' and topic names cannot, so the offset keys of
-// one group form one prefix and sort by (topic, partition).
+// one group form one prefix and sort by (topic, partition); a group exists in
+// this state exactly while it has an offset key (DeleteGroupOffsets removes
+// them all, DeleteTopic those of the topic), there is no separate group record.
 //
 // INVARIANTS:
 //   - Apply is deterministic: its result and its writes depend only on the
@@ -87,6 +89,16 @@ struct ApplyResult {
   std::optional<mdpb::Topic> topic;    // CreateTopic, AlterTopicConfig, CreatePartitions
   std::optional<mdpb::Broker> broker;  // RegisterBroker, BrokerHeartbeat, FenceBroker
   std::optional<mdpb::ProducerIdBlock> producer_ids;  // AllocateProducerIds
+  // DeleteGroupOffsets: how many committed offsets it deleted (0: none).
+  std::optional<int64_t> deleted_offsets;
+};
+
+// One consumer group with committed offsets (ListCommittedGroups).
+struct CommittedGroup {
+  std::string group;
+  int32_t partitions = 0;       // (topic, partition)s with a committed offset
+  int32_t max_generation = -1;  // highest generation a commit recorded (-1: simple consumers)
+  int64_t last_commit_time_ms = 0;
 };
 
 class MetadataStateMachine {
@@ -126,6 +138,9 @@ class MetadataStateMachine {
   // The group's committed offsets by (topic, partition); empty if none.
   absl::StatusOr<std::vector<mdpb::CommittedOffset>> GetCommittedOffsets(
       absl::string_view group) const;
+  // Every group with at least one committed offset, by group id (from one
+  // consistent view).
+  absl::StatusOr<std::vector<CommittedGroup>> ListCommittedGroups() const;
   // The allocation counters. Group ids below next_partition_group_id were
   // allocated by an applied command: such a group that no topic names any
   // more belonged to a deleted topic (or removed partitions).

@@ -1,14 +1,14 @@
 // Tests of MetadataStateMachine: every validation rejection (with its
 // message) consumes the entry and changes only the applied index; apply is
 // deterministic (byte-identical state column families); snapshot + restore
-// equals replay; a damaged snapshot is DataLoss and changes nothing; the
-// applied index survives a reopen together with its change; producer-id
-// blocks never overlap; replica assignment is balanced; config defaults are
-// applied at describe time.
+// equals replay (deleted group offsets stay deleted); a damaged snapshot is DataLoss and changes
+// nothing; the applied index survives a reopen together with its change; producer-id blocks never
+// overlap; replica assignment is balanced; config defaults are applied at describe time.
 #include "broker/metadata_state_machine.h"
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -463,6 +463,97 @@ TEST(MetadataStateMachineTest, CommitOffsets) {
                  absl::StatusCode::kInvalidArgument, "4097 bytes, at most 4096");
 }
 
+std::vector<std::string> GroupIds(const std::vector<CommittedGroup>& groups) {
+  std::vector<std::string> ids;
+  for (const CommittedGroup& g : groups) ids.push_back(g.group);
+  return ids;
+}
+
+TEST(MetadataStateMachineTest, DeleteGroupOffsetsRemovesOnlyThatGroupAndIsIdempotent) {
+  Store s;
+  s.RegisterBrokers(3);
+  ASSERT_TRUE(s.Apply(CreateTopic("a", 2, 1, 1)).status.ok());
+  ASSERT_TRUE(s.Apply(CreateTopic("b", 1, 1, 2)).status.ok());
+  ASSERT_TRUE(s.Apply(Commit("billing", {{"a", 0, 1}, {"a", 1, 2}}, 10, 4)).status.ok());
+  ASSERT_TRUE(s.Apply(Commit("billing", {{"b", 0, 3}}, 20, 6)).status.ok());
+  // "billing2" shares a prefix with "billing" but not the key prefix (\0).
+  ASSERT_TRUE(s.Apply(Commit("billing2", {{"a", 0, 5}}, 30, -1)).status.ok());
+  ASSERT_TRUE(s.Apply(Commit("audit", {{"b", 0, 9}}, 40, 2)).status.ok());
+
+  auto listed = s.sm->ListCommittedGroups();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_THAT(GroupIds(*listed), ElementsAre("audit", "billing", "billing2"));
+  EXPECT_EQ((*listed)[1].partitions, 3);
+  EXPECT_EQ((*listed)[1].max_generation, 6);
+  EXPECT_EQ((*listed)[1].last_commit_time_ms, 20);
+  EXPECT_EQ((*listed)[2].max_generation, -1);  // simple-consumer commits only
+
+  ApplyResult r = s.Apply(DeleteGroupOffsets("billing"));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_TRUE(r.deleted_offsets.has_value());
+  EXPECT_EQ(*r.deleted_offsets, 3);
+  auto offsets = s.sm->GetCommittedOffsets("billing");
+  ASSERT_TRUE(offsets.ok());
+  EXPECT_TRUE(offsets->empty());
+  offsets = s.sm->GetCommittedOffsets("billing2");
+  ASSERT_TRUE(offsets.ok());
+  ASSERT_EQ(offsets->size(), 1u);
+  EXPECT_EQ((*offsets)[0].offset(), 5);
+  listed = s.sm->ListCommittedGroups();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_THAT(GroupIds(*listed), ElementsAre("audit", "billing2"));
+
+  // Again, and for a group that never committed: no-ops, not rejections;
+  // only the applied index moves.
+  const auto before = s.StateContent();
+  r = s.Apply(DeleteGroupOffsets("billing"));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.deleted_offsets, std::optional<int64_t>(0));
+  r = s.Apply(DeleteGroupOffsets("never"));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.deleted_offsets, std::optional<int64_t>(0));
+  EXPECT_EQ(WithoutAppliedIndex(s.StateContent()), WithoutAppliedIndex(before));
+
+  ExpectRejected(s, DeleteGroupOffsets(""), absl::StatusCode::kInvalidArgument,
+                 "consumer group id is empty");
+  ExpectRejected(s, DeleteGroupOffsets(std::string("bill\0ing", 8)),
+                 absl::StatusCode::kInvalidArgument, "NUL");
+
+  // The group can commit again afterwards; it starts from nothing.
+  ASSERT_TRUE(s.Apply(Commit("billing", {{"a", 1, 7}}, 50, 1)).status.ok());
+  offsets = s.sm->GetCommittedOffsets("billing");
+  ASSERT_TRUE(offsets.ok());
+  ASSERT_EQ(offsets->size(), 1u);
+  EXPECT_EQ((*offsets)[0].partition(), 1);
+  EXPECT_EQ((*offsets)[0].offset(), 7);
+}
+
+TEST(MetadataStateMachineTest, DeletedGroupOffsetsStayDeletedThroughASnapshot) {
+  Store source;
+  source.RegisterBrokers(1);
+  ASSERT_TRUE(source.Apply(CreateTopic("t", 2, 1, 1, {}, {1})).status.ok());
+  ASSERT_TRUE(source.Apply(Commit("keep", {{"t", 0, 1}})).status.ok());
+  ASSERT_TRUE(source.Apply(Commit("drop", {{"t", 0, 2}, {"t", 1, 3}})).status.ok());
+  ASSERT_TRUE(source.Apply(DeleteGroupOffsets("drop")).status.ok());
+  auto snap = source.sm->Snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+
+  // A replica that still holds "drop"'s offsets (it is behind) restores.
+  Store behind;
+  behind.RegisterBrokers(1);
+  ASSERT_TRUE(behind.Apply(CreateTopic("t", 2, 1, 1, {}, {1})).status.ok());
+  ASSERT_TRUE(behind.Apply(Commit("keep", {{"t", 0, 1}})).status.ok());
+  ASSERT_TRUE(behind.Apply(Commit("drop", {{"t", 0, 2}, {"t", 1, 3}})).status.ok());
+  ASSERT_TRUE(behind.sm->Restore(*snap).ok());
+  EXPECT_EQ(behind.StateContent(), source.StateContent());
+  auto offsets = behind.sm->GetCommittedOffsets("drop");
+  ASSERT_TRUE(offsets.ok());
+  EXPECT_TRUE(offsets->empty());
+  auto listed = behind.sm->ListCommittedGroups();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_THAT(GroupIds(*listed), ElementsAre("keep"));
+}
+
 TEST(MetadataStateMachineTest, ProducerIdBlocksNeverOverlap) {
   Store s;
   ExpectRejected(s, AllocPids(0), absl::StatusCode::kInvalidArgument, "got 0");
@@ -595,6 +686,8 @@ void ApplyScript(Store& s) {
   s.Apply(Commit("billing", {{"tmp", 0, 1}}));
   s.Apply(DeleteTopic("tmp"));
   s.Apply(AllocPids(5));
+  s.Apply(Commit("gone", {{"orders", 1, 4}, {"audit", 3, 2}}));
+  s.Apply(DeleteGroupOffsets("gone"));
   s.Apply(Register(4, 3000));
 }
 

@@ -4,10 +4,9 @@
 // members; the plan (current and new offset per partition) is always shown,
 // and committed only with --execute.
 //
-// SERVER LIMITS (as of this writing): ListGroups shows only the groups the
-// coordinator holds in memory (those with members since it became
-// coordinator); DeleteGroup forgets the group but keeps its committed
-// offsets (the metadata state machine has no command to delete them).
+// list shows the groups the coordinator holds in memory and every group with
+// committed offsets (EMPTY); delete removes a group without members together
+// with its committed offsets (Kafka's DeleteGroups).
 #include <iostream>
 #include <set>
 
@@ -300,7 +299,8 @@ void AddGroupCommands(CLI::App& app, Registry& r) {
   CLI::App* group = app.add_subcommand("group", "List, describe, reset and delete consumer groups");
   group->require_subcommand(1);
 
-  AddLeaf(group, r, "list", "List the consumer groups the coordinator knows",
+  AddLeaf(group, r, "list",
+          "List the consumer groups (active ones and those with committed offsets)",
           "raftlogctl group list --format json", [](const Env& env) { return RunList(env); });
 
   auto describe = std::make_shared<std::string>();
@@ -335,7 +335,7 @@ void AddGroupCommands(CLI::App& app, Registry& r) {
 
   auto del = std::make_shared<std::string>();
   CLI::App* y = AddLeaf(
-      group, r, "delete", "Forget an empty group (its committed offsets stay on the server)",
+      group, r, "delete", "Delete a group without active members, with its committed offsets",
       "raftlogctl group delete billing", [del](const Env& env) { return RunDelete(env, *del); });
   y->add_option("group", *del, "group id")->required();
 }

@@ -492,6 +492,46 @@ TEST_F(RaftlogctlClusterTest, TopicClusterAndPartitionCommands) {
   EXPECT_EQ(ParseJson(r).size(), 1u);
 }
 
+// Groups that only have committed offsets (manual assignment: never joined)
+// are listed and described as empty; `group delete` removes them with their
+// committed offsets, after which they are gone everywhere.
+TEST_F(RaftlogctlClusterTest, GroupListAndDeleteCoverOffsetsOnlyGroups) {
+  ASSERT_EQ(Ctl({"topic", "create", "manual-t", "-p", "2", "-r", "3"}).code, 0);
+  ASSERT_EQ(Ctl({"produce", "manual-t", "--partition", "0"}, "a\nb\nc\n").code, 0);
+  Result r = Ctl(
+      {"group", "reset-offsets", "manual", "--topic", "manual-t", "--to-offset", "2", "--execute"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+
+  r = Ctl({"group", "list", "--format", "json"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  Json listing;
+  for (const Json& l : ParseJson(r)) {
+    if (l["group"] == "manual") listing = l;
+  }
+  ASSERT_FALSE(listing.is_null()) << r.out;
+  EXPECT_EQ(listing["state"], "empty");
+  EXPECT_EQ(listing["members"], 0);
+  Json g = DescribeGroup("manual");
+  EXPECT_EQ(g["state"], "empty");
+  EXPECT_EQ(g["members"].size(), 0u);
+  ASSERT_EQ(g["offsets"].size(), 2u) << g.dump();
+  EXPECT_EQ(SumCommitted(g), 2);  // partition 0 at 2, partition 1 clamped to its end 0
+  EXPECT_EQ(g["total_lag"], 1);
+
+  r = Ctl({"group", "delete", "manual"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("Deleted group manual"));
+  r = Ctl({"group", "list", "--format", "json"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  for (const Json& l : ParseJson(r)) EXPECT_NE(l["group"], "manual") << r.out;
+  r = Ctl({"group", "describe", "manual"});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("does not exist"));
+  r = Ctl({"group", "delete", "manual"});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("no members and no committed offsets"));
+}
+
 TEST_F(RaftlogctlClusterTest, ProduceConsumeAndGroups) {
   ASSERT_EQ(Ctl({"topic", "create", "events", "-p", "2", "-r", "3"}).code, 0);
   ASSERT_EQ(Ctl({"topic", "create", "single", "-p", "1", "-r", "3"}).code, 0);
