@@ -111,17 +111,7 @@ absl::StatusOr<std::shared_ptr<client::Cluster>> Env::Connect() const {
   o.request_timeout = timeout;
   o.retry_timeout = timeout;
   o.client_id = "raftlogctl";
-  absl::StatusOr<std::shared_ptr<client::Cluster>> cluster = client::Cluster::Connect(std::move(o));
-  if (cluster.ok()) {
-    // Never destroyed (main leaves with _Exit): destroying the channels right
-    // after a consumer's last Fetch can race with gRPC still finishing that
-    // call's callback on its own thread, which aborts inside gRPC
-    // (grpc_cq_internal_unref "prior > 0"). A CLI process loses nothing by
-    // keeping its connections until it exits.
-    static auto* const kKeepAlive = new std::vector<std::shared_ptr<client::Cluster>>;
-    kKeepAlive->push_back(*cluster);
-  }
-  return cluster;
+  return client::Cluster::Connect(std::move(o));
 }
 
 int Fail(const absl::Status& status) {

@@ -3,7 +3,6 @@
 // argv, maps CLI11 parse errors to exit code 2 and runs the chosen command.
 #include <csignal>
 #include <cstdlib>
-#include <iostream>
 
 #include "CLI/CLI.hpp"
 #include "cli/commands.h"
@@ -52,13 +51,5 @@ int main(int argc, char** argv) {
   // A closed pipe (raftlogctl consume ... | head) is seen as a write error,
   // not a signal that kills us before committing.
   std::signal(SIGPIPE, SIG_IGN);
-  const int code = raftlog::cli::RunMain(argc, argv);
-  // Leave without running static destructors: gRPC's background threads
-  // (timers, channel clean-up) may still be running, and tearing down its
-  // globals under them aborts now and then ("assertion failed: prior > 0").
-  // Everything of ours was destroyed inside RunMain; only output remains.
-  std::cout.flush();
-  std::cerr.flush();
-  std::fflush(nullptr);
-  std::_Exit(code);
+  return raftlog::cli::RunMain(argc, argv);
 }

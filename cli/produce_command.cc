@@ -4,7 +4,8 @@
 // --key-separator. Every record gets the --header pairs.
 //
 // OUTCOME: waits for every record's acknowledgement (acks=0: for it to be
-// sent). Exit 0 only when every record was acknowledged; otherwise exit 1
+// sent), each for at most --timeout (retries across leader changes
+// included). Exit 0 only when every record was acknowledged; otherwise exit 1
 // with the count of failed records and the first error on stderr. A line
 // without the key separator fails (it is not sent). Table format: a summary
 // on stderr; JSON format: a summary object on stdout.
@@ -107,7 +108,11 @@ int RunProduce(const Env& env, const ProduceOpts& o) {
                                     std::to_string(topic->partitions.size()) + ")"));
   }
   po.client = (*cluster)->options();
-  po.delivery_timeout = std::max(env.timeout, std::chrono::milliseconds(30000));
+  // --timeout bounds each record's delivery (retries included) and how long
+  // a line may wait for buffer space or metadata: a dead partition leader or
+  // cluster makes produce give up after about --timeout, not minutes.
+  po.delivery_timeout = env.timeout;
+  po.max_block = env.timeout;
   absl::StatusOr<std::unique_ptr<client::Producer>> producer =
       client::Producer::Create(*cluster, po);
   if (!producer.ok()) return Fail(producer.status());

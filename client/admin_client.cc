@@ -53,19 +53,37 @@ absl::StatusOr<mdpb::TopicDescription> AdminClient::CreateTopic(
   req.set_partitions(partitions);
   req.set_replication_factor(replication_factor);
   for (const auto& [k, v] : configs) (*req.mutable_configs())[k] = v;
-  absl::StatusOr<mdpb::CreateTopicResponse> r =
-      cluster_->CallMetadata(&mdpb::MetadataService::Stub::CreateTopic, req);
-  if (!r.ok()) return r.status();
+  bool outcome_unknown = false;
+  absl::StatusOr<mdpb::CreateTopicResponse> r = cluster_->CallMetadata(
+      &mdpb::MetadataService::Stub::CreateTopic, req, CallControl::Tracking(&outcome_unknown));
   cluster_->InvalidateMetadata();
+  if (absl::IsAlreadyExists(r.status()) && outcome_unknown) {
+    // An earlier attempt timed out and may have created it: if the topic
+    // that exists is the one asked for, that attempt did (or someone made
+    // the same one); either way the caller has what it asked for.
+    mdpb::DescribeTopicRequest dreq;
+    dreq.set_name(name);
+    absl::StatusOr<mdpb::DescribeTopicResponse> d =
+        cluster_->CallMetadata(&mdpb::MetadataService::Stub::DescribeTopic, dreq);
+    if (d.ok() && d->topic().topic().partition_count() == std::max(partitions, 1) &&
+        (replication_factor == 0 ||
+         d->topic().topic().replication_factor() == replication_factor)) {
+      return d->topic();
+    }
+  }
+  if (!r.ok()) return r.status();
   return r->topic();
 }
 
 absl::Status AdminClient::DeleteTopic(const std::string& name) {
   mdpb::DeleteTopicRequest req;
   req.set_name(name);
-  absl::StatusOr<mdpb::DeleteTopicResponse> r =
-      cluster_->CallMetadata(&mdpb::MetadataService::Stub::DeleteTopic, req);
+  bool outcome_unknown = false;
+  absl::StatusOr<mdpb::DeleteTopicResponse> r = cluster_->CallMetadata(
+      &mdpb::MetadataService::Stub::DeleteTopic, req, CallControl::Tracking(&outcome_unknown));
   cluster_->InvalidateMetadata();
+  // NOT_FOUND after an attempt that timed out: that attempt deleted it.
+  if (absl::IsNotFound(r.status()) && outcome_unknown) return absl::OkStatus();
   return r.status();
 }
 
@@ -101,7 +119,7 @@ absl::StatusOr<TopicDetails> AdminClient::DescribeTopic(const std::string& name)
       nodepb::StatusRequest sreq;
       sreq.add_groups(p.group_id());
       nodepb::StatusResponse sresp;
-      auto ctx = cluster_->NewContext();
+      auto ctx = cluster_->NewAttemptContext();
       if (cluster_->At(it->second).admin->Status(ctx.get(), sreq, &sresp).ok() &&
           sresp.groups_size() == 1 && sresp.groups(0).role() == nodepb::ROLE_LEADER) {
         pd.in_sync.push_back(p.leader());
@@ -145,10 +163,21 @@ absl::StatusOr<mdpb::TopicDescription> AdminClient::CreatePartitions(const std::
   mdpb::CreatePartitionsRequest req;
   req.set_name(name);
   req.set_new_total(new_total);
-  absl::StatusOr<mdpb::CreatePartitionsResponse> r =
-      cluster_->CallMetadata(&mdpb::MetadataService::Stub::CreatePartitions, req);
-  if (!r.ok()) return r.status();
+  bool outcome_unknown = false;
+  absl::StatusOr<mdpb::CreatePartitionsResponse> r = cluster_->CallMetadata(
+      &mdpb::MetadataService::Stub::CreatePartitions, req, CallControl::Tracking(&outcome_unknown));
   cluster_->InvalidateMetadata();
+  if (!r.ok() && outcome_unknown && !absl::IsUnavailable(r.status()) &&
+      !absl::IsDeadlineExceeded(r.status())) {
+    // Refused after an attempt that timed out (e.g. "already has N
+    // partitions"): that attempt may have grown the topic to new_total.
+    mdpb::DescribeTopicRequest dreq;
+    dreq.set_name(name);
+    absl::StatusOr<mdpb::DescribeTopicResponse> d =
+        cluster_->CallMetadata(&mdpb::MetadataService::Stub::DescribeTopic, dreq);
+    if (d.ok() && d->topic().topic().partition_count() == new_total) return d->topic();
+  }
+  if (!r.ok()) return r.status();
   return r->topic();
 }
 
@@ -199,7 +228,7 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> AdminClient::ListOffsets(
     }
     for (auto& [address, req] : by_leader) {
       apipb::ListOffsetsResponse resp;
-      auto ctx = cluster_->NewContext();
+      auto ctx = cluster_->NewAttemptContext();
       grpc::Status s = cluster_->At(address).data->ListOffsets(ctx.get(), req, &resp);
       if (!s.ok()) {
         last = FromGrpc(s);
@@ -247,9 +276,12 @@ absl::StatusOr<apipb::DescribeGroupResponse> AdminClient::DescribeGroup(const st
 absl::Status AdminClient::DeleteGroup(const std::string& group) {
   apipb::DeleteGroupRequest req;
   req.set_group_id(group);
-  absl::StatusOr<apipb::DeleteGroupResponse> r =
-      cluster_->CallGroups(&apipb::GroupCoordinator::Stub::DeleteGroup, req);
+  bool outcome_unknown = false;
+  absl::StatusOr<apipb::DeleteGroupResponse> r = cluster_->CallGroups(
+      &apipb::GroupCoordinator::Stub::DeleteGroup, req, CallControl::Tracking(&outcome_unknown));
   if (!r.ok()) return r.status();
+  // Not found after an attempt that timed out: that attempt deleted it.
+  if (r->error() == apipb::GROUP_ID_NOT_FOUND && outcome_unknown) return absl::OkStatus();
   return ApiError(r->error(), r->error_message());
 }
 

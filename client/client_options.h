@@ -16,6 +16,11 @@ struct ClientOptions {
   std::vector<std::string> bootstrap;
   // Deadline of one RPC.
   std::chrono::milliseconds request_timeout{30000};
+  // Deadline of one attempt of an any-broker call (metadata, admin, group;
+  // at most request_timeout): a broker silent this long (paused, cut off)
+  // is left for the next one. Also how long a Fetch may run past its
+  // long-poll wait.
+  std::chrono::milliseconds attempt_timeout{5000};
   // How long the whole of a call may go on retrying (no leader yet, leader
   // moving, broker unreachable) before it fails.
   std::chrono::milliseconds retry_timeout{30000};

@@ -78,12 +78,39 @@ std::unique_ptr<grpc::ClientContext> Cluster::NewContext() const {
   return ctx;
 }
 
+std::unique_ptr<grpc::ClientContext> Cluster::NewAttemptContext() const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::min(options_.attempt_timeout, options_.request_timeout));
+  return ctx;
+}
+
+std::shared_ptr<const ClusterMetadata> Cluster::CachedMetadata() {
+  std::lock_guard<std::mutex> l(mu_);
+  return metadata_;
+}
+
+void Cluster::MarkSuspect(const std::string& address) {
+  std::lock_guard<std::mutex> l(mu_);
+  suspect_until_[address] = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+}
+
+void Cluster::MarkAnswered(const std::string& address) {
+  std::lock_guard<std::mutex> l(mu_);
+  suspect_until_.erase(address);
+}
+
 std::vector<std::string> Cluster::CandidateAddresses() {
   std::vector<std::string> out;
   std::shared_ptr<const ClusterMetadata> md;
+  std::set<std::string> suspects;
   {
     std::lock_guard<std::mutex> l(mu_);
     md = metadata_;
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& [address, until] : suspect_until_) {
+      if (until > now) suspects.insert(address);
+    }
   }
   const auto add = [&out](const std::string& a) {
     if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
@@ -98,11 +125,15 @@ std::vector<std::string> Cluster::CandidateAddresses() {
     }
   }
   for (const std::string& a : options_.bootstrap) add(a);
+  // Brokers that recently let an attempt time out go last, in their order.
+  std::stable_partition(out.begin(), out.end(),
+                        [&suspects](const std::string& a) { return !suspects.count(a); });
   return out;
 }
 
-absl::StatusOr<mdpb::GetMetadataResponse> Cluster::FetchMetadata() {
-  return CallMetadata(&mdpb::MetadataService::Stub::GetMetadata, mdpb::GetMetadataRequest());
+absl::StatusOr<mdpb::GetMetadataResponse> Cluster::FetchMetadata(CallControl control) {
+  return CallMetadata(&mdpb::MetadataService::Stub::GetMetadata, mdpb::GetMetadataRequest(),
+                      control);
 }
 
 void Cluster::InvalidateMetadata() {
@@ -111,6 +142,11 @@ void Cluster::InvalidateMetadata() {
 }
 
 absl::StatusOr<std::shared_ptr<const ClusterMetadata>> Cluster::Metadata(bool refresh) {
+  return MetadataBefore(refresh, std::chrono::steady_clock::now() + options_.retry_timeout);
+}
+
+absl::StatusOr<std::shared_ptr<const ClusterMetadata>> Cluster::MetadataBefore(
+    bool refresh, std::chrono::steady_clock::time_point deadline) {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (!refresh && !stale_ && metadata_ != nullptr &&
@@ -118,7 +154,9 @@ absl::StatusOr<std::shared_ptr<const ClusterMetadata>> Cluster::Metadata(bool re
       return metadata_;
     }
   }
-  absl::StatusOr<mdpb::GetMetadataResponse> resp = FetchMetadata();
+  CallControl control;
+  control.deadline = deadline;
+  absl::StatusOr<mdpb::GetMetadataResponse> resp = FetchMetadata(control);
   if (!resp.ok()) return resp.status();
   auto md = std::make_shared<ClusterMetadata>();
   md->metadata_leader = resp->metadata_leader();

@@ -128,6 +128,12 @@ absl::Status Consumer::JoinAndSync() {
   }
   positions_.clear();
   buffered_.clear();
+  {
+    // generation_ >= 0 only while this member holds its generation's
+    // assignment: whatever fails below leaves -1, and the next Poll rejoins.
+    std::lock_guard<std::mutex> l(mu_);
+    generation_ = -1;
+  }
   const Clock::time_point deadline =
       Clock::now() + options_.rebalance_timeout + options_.client.retry_timeout;
   while (true) {
@@ -173,13 +179,27 @@ absl::Status Consumer::JoinAndSync() {
       member_id_ = jr->member_id();
       generation_ = jr->generation();
     }
+    // From here until the assignment is in place, a failure leaves this
+    // member joined to a generation it holds no partitions of: forget the
+    // generation (heartbeats stop) and ask for a rejoin, so that the next
+    // Poll joins again instead of polling nothing while the group thinks
+    // the partitions are taken. The member id is kept: the coordinator
+    // recognises the rejoin.
+    const auto abandon = [this](absl::Status s) {
+      std::lock_guard<std::mutex> l(mu_);
+      generation_ = -1;
+      rejoin_needed_ = true;
+      positions_.clear();
+      buffered_.clear();
+      return s;
+    };
     apipb::SyncGroupRequest sync;
     sync.set_group_id(options_.group_id);
     sync.set_member_id(jr->member_id());
     sync.set_generation(jr->generation());
     absl::StatusOr<apipb::SyncGroupResponse> sr =
         cluster_->CallGroups(&apipb::GroupCoordinator::Stub::SyncGroup, sync);
-    if (!sr.ok()) return sr.status();
+    if (!sr.ok()) return abandon(sr.status());
     if (sr->error() == apipb::REBALANCE_IN_PROGRESS || sr->error() == apipb::ILLEGAL_GENERATION ||
         sr->error() == apipb::NOT_COORDINATOR) {
       continue;
@@ -189,12 +209,12 @@ absl::Status Consumer::JoinAndSync() {
       member_id_.clear();
       continue;
     }
-    if (absl::Status e = ApiError(sr->error(), sr->error_message()); !e.ok()) return e;
+    if (absl::Status e = ApiError(sr->error(), sr->error_message()); !e.ok()) return abandon(e);
     std::vector<TopicPartition> assigned;
     for (const apipb::TopicPartitions& t : sr->assignment()) {
       for (int32_t p : t.partitions()) assigned.push_back({t.topic(), p});
     }
-    if (absl::Status s = InitPositions(assigned); !s.ok()) return s;
+    if (absl::Status s = InitPositions(assigned); !s.ok()) return abandon(s);
     if (listener_.on_assigned) listener_.on_assigned(assigned);
     if (heartbeat_stop_) {
       heartbeat_stop_ = false;
@@ -280,33 +300,52 @@ absl::Status Consumer::FetchOnce(milliseconds max_wait) {
     apipb::FetchResponse resp;
     grpc::Status status;
   };
-  std::vector<std::shared_ptr<Call>> calls;
-  std::mutex done_mu;
-  std::condition_variable done_cv;
-  size_t done = 0;
+  // Counts calls that are over: an Ended guard rides in each completion
+  // callback and is destroyed with it, after gRPC's last use of the call on
+  // its thread. The contexts (calls) are destroyed by this thread, after
+  // every guard, so no gRPC work of ours outlives FetchOnce (nor the
+  // Consumer, nor its Cluster's channels; see the header).
+  struct Done {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t ended = 0;
+  };
+  struct Ended {
+    explicit Ended(std::shared_ptr<Done> d) : done(std::move(d)) {}
+    Ended(const Ended&) = delete;
+    Ended& operator=(const Ended&) = delete;
+    ~Ended() {
+      std::lock_guard<std::mutex> l(done->mu);
+      ++done->ended;
+      done->cv.notify_all();
+    }
+    const std::shared_ptr<Done> done;
+  };
+  auto done = std::make_shared<Done>();
+  std::vector<std::unique_ptr<Call>> calls;
   for (auto& [address, req] : by_leader) {
-    auto call = std::make_shared<Call>();
+    auto call = std::make_unique<Call>();
     call->req = std::move(req);
     call->req.set_max_wait_ms(static_cast<int32_t>(max_wait.count()));
     call->req.set_min_bytes(options_.fetch_min_bytes);
     call->req.set_max_bytes(options_.fetch_max_bytes);
-    call->ctx.set_deadline(std::chrono::system_clock::now() + max_wait +
-                           options_.client.request_timeout);
-    calls.push_back(call);
-    cluster_->At(address).data->async()->Fetch(&call->ctx, &call->req, &call->resp,
-                                               [call, &done_mu, &done_cv, &done](grpc::Status s) {
-                                                 call->status = std::move(s);
-                                                 std::lock_guard<std::mutex> l(done_mu);
-                                                 ++done;
-                                                 done_cv.notify_all();
-                                               });
+    // A leader that has not answered attempt_timeout after its long-poll
+    // wait is taken for gone (paused, cut off): the metadata is refreshed
+    // and the next round asks whoever leads then.
+    call->ctx.set_deadline(
+        std::chrono::system_clock::now() + max_wait +
+        std::min(options_.client.request_timeout, options_.client.attempt_timeout));
+    Call* c = call.get();
+    calls.push_back(std::move(call));
+    auto ended = std::make_shared<Ended>(done);
+    cluster_->At(address).data->async()->Fetch(
+        &c->ctx, &c->req, &c->resp, [c, ended](grpc::Status s) { c->status = std::move(s); });
   }
   {
-    // Every call ends by its deadline; the callbacks reference this frame.
-    std::unique_lock<std::mutex> l(done_mu);
-    done_cv.wait(l, [&] { return done == calls.size(); });
+    std::unique_lock<std::mutex> l(done->mu);
+    done->cv.wait(l, [&] { return done->ended == calls.size(); });
   }
-  for (const std::shared_ptr<Call>& call : calls) {
+  for (const std::unique_ptr<Call>& call : calls) {
     if (!call->status.ok()) {
       cluster_->InvalidateMetadata();
       continue;

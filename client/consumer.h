@@ -18,9 +18,23 @@
 //     rebalance and on Close), or CommitSync / CommitAsync of the positions
 //     or of given offsets; fenced by the group generation.
 //
+//   - Membership: the consumer holds a generation only together with its
+//     assignment; a rebalance that fails after JoinGroup (SyncGroup or the
+//     offset lookup) leaves none (generation() == -1), and the next Poll
+//     joins again with the same member id.
+//   - Silent leaders: a Fetch may run attempt_timeout past its long-poll
+//     wait; one unanswered by then refreshes the metadata, so the next
+//     round asks the partition's new leader.
+//
 // THREADS: like Kafka's, a Consumer is used from one thread (Poll, Seek,
 // Commit...); only the heartbeat runs on its own thread. Rebalance
 // callbacks run inside Poll.
+//
+// SHUTDOWN: no RPC of a Consumer outlives the call that started it: Poll
+// waits until each of its Fetches has fully ended (the completion callback
+// and gRPC's last use of the call on its thread) and destroys their
+// contexts itself. So destroying the Consumer, then its Cluster (the
+// channels), then leaving the process races with no gRPC work of ours.
 #pragma once
 
 #include <atomic>
@@ -138,7 +152,7 @@ class Consumer {
   RebalanceListener listener_;
   bool group_mode_ = false;
   std::string member_id_;
-  int32_t generation_ = -1;
+  int32_t generation_ = -1;  // >= 0 only while the generation's assignment is held
   std::atomic<bool> rejoin_needed_{false};
 
   std::map<TopicPartition, int64_t> positions_;  // assigned partitions -> next offset

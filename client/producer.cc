@@ -88,14 +88,23 @@ std::future<absl::StatusOr<RecordMetadata>> Producer::Send(ProducerRecord record
   return f;
 }
 
-absl::StatusOr<int32_t> Producer::ChoosePartition(const ProducerRecord& record) {
-  absl::StatusOr<std::shared_ptr<const ClusterMetadata>> md = cluster_->Metadata();
-  if (!md.ok()) return md.status();
-  const TopicInfo* t = (*md)->Topic(record.topic);
+absl::StatusOr<int32_t> Producer::ChoosePartition(const ProducerRecord& record,
+                                                  Clock::time_point give_up) {
+  // A topic in the cache needs no round trip (the sender refreshes stale
+  // metadata); an unknown one waits for a refresh, at most until give_up.
+  std::shared_ptr<const ClusterMetadata> md = cluster_->CachedMetadata();
+  const TopicInfo* t = md != nullptr ? md->Topic(record.topic) : nullptr;
   if (t == nullptr) {
-    md = cluster_->Metadata(/*refresh=*/true);
-    if (!md.ok()) return md.status();
-    t = (*md)->Topic(record.topic);
+    absl::StatusOr<std::shared_ptr<const ClusterMetadata>> fresh =
+        cluster_->MetadataBefore(/*refresh=*/true, give_up);
+    if (!fresh.ok()) {
+      return absl::Status(
+          fresh.status().code(),
+          absl::StrFormat("metadata for topic \"%s\" not available within max_block (%d ms): %s",
+                          record.topic, options_.max_block.count(), fresh.status().message()));
+    }
+    md = *std::move(fresh);
+    t = md->Topic(record.topic);
     if (t == nullptr) {
       return absl::NotFoundError(absl::StrFormat("unknown topic \"%s\"", record.topic));
     }
@@ -137,7 +146,9 @@ void Producer::Send(ProducerRecord record, SendCallback done) {
                         bytes, options_.max_request_size)));
     return;
   }
-  absl::StatusOr<int32_t> partition = ChoosePartition(record);
+  // Kafka's max.block.ms: metadata and buffer space together.
+  const Clock::time_point give_up = Clock::now() + options_.max_block;
+  absl::StatusOr<int32_t> partition = ChoosePartition(record, give_up);
   if (!partition.ok()) {
     done(partition.status());
     return;
@@ -149,7 +160,7 @@ void Producer::Send(ProducerRecord record, SendCallback done) {
     done(absl::FailedPreconditionError("producer is closed"));
     return;
   }
-  if (!done_cv_.wait_for(l, options_.max_block, [&] {
+  if (!done_cv_.wait_until(l, give_up, [&] {
         return closing_ || buffered_bytes_ + bytes <= options_.buffer_memory ||
                buffered_bytes_ == 0;
       })) {
@@ -212,17 +223,66 @@ std::vector<TopicPartition> Producer::ReadyPartitions(Clock::time_point now,
 void Producer::SenderLoop() {
   std::unique_lock<std::mutex> l(mu_);
   while (true) {
+    if (!finished_calls_.empty()) {
+      // Ended calls: their contexts are destroyed here, not on gRPC threads.
+      std::vector<std::shared_ptr<ProduceCall>> ended;
+      ended.swap(finished_calls_);
+      l.unlock();
+      ended.clear();
+      l.lock();
+      continue;
+    }
     if (stopped_) return;
     Clock::time_point next_wake;
     std::vector<TopicPartition> ready = ReadyPartitions(Clock::now(), next_wake);
+    // Calls unanswered for leader_check_after: check their leader (at most
+    // once a second).
+    const Clock::time_point now = Clock::now();
+    bool stalled = false;
+    for (const auto& [tp, q] : queues_) {
+      if (q.call == nullptr) continue;
+      Clock::time_point check = q.call->sent_at + options_.leader_check_after;
+      if (check <= now) {
+        stalled = true;
+        check = last_leader_check_ + std::chrono::seconds(1);
+      }
+      next_wake = std::min(next_wake, check);
+    }
+    if (stalled && now - last_leader_check_ >= std::chrono::seconds(1)) {
+      last_leader_check_ = Clock::now();
+      l.unlock();
+      CheckStalledCalls();
+      l.lock();
+      continue;
+    }
     if (ready.empty()) {
-      cv_.wait_until(l, next_wake);
+      cv_.wait_until(l, std::max(next_wake, Clock::now() + std::chrono::milliseconds(1)));
       continue;
     }
     l.unlock();
     for (const TopicPartition& tp : ready) SendPartition(tp);
     l.lock();
   }
+}
+
+void Producer::CheckStalledCalls() {
+  absl::StatusOr<std::shared_ptr<const ClusterMetadata>> md =
+      cluster_->MetadataBefore(/*refresh=*/true, Clock::now() + options_.client.attempt_timeout);
+  if (!md.ok()) return;
+  std::vector<std::shared_ptr<ProduceCall>> moved;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [tp, q] : queues_) {
+      if (q.call == nullptr || Clock::now() - q.call->sent_at < options_.leader_check_after) {
+        continue;
+      }
+      absl::StatusOr<std::pair<uint64_t, std::string>> leader = (*md)->Leader(tp);
+      if (leader.ok() && leader->first != q.call->leader) moved.push_back(q.call);
+    }
+  }
+  // The partition has a new leader: the old one may never answer. The
+  // cancelled call is retried there (same batches, same sequence numbers).
+  for (const std::shared_ptr<ProduceCall>& call : moved) call->ctx.TryCancel();
 }
 
 absl::Status Producer::EncodeLocked(Batch& batch, PartitionQueue& queue) {
@@ -240,14 +300,10 @@ absl::Status Producer::EncodeLocked(Batch& batch, PartitionQueue& queue) {
 }
 
 void Producer::SendPartition(const TopicPartition& tp) {
-  struct Call {
-    grpc::ClientContext ctx;
-    apipb::ProduceRequest req;
-    apipb::ProduceResponse resp;
-  };
-  auto call = std::make_shared<Call>();
+  auto call = std::make_shared<ProduceCall>();
   std::vector<std::function<void()>> callbacks;
   size_t count = 0;
+  Clock::time_point expires{};
   {
     std::lock_guard<std::mutex> l(mu_);
     PartitionQueue& q = queues_[tp];
@@ -265,13 +321,16 @@ void Producer::SendPartition(const TopicPartition& tp) {
     }
     if (count > 0) {
       q.in_flight = true;
-      ++calls_in_flight_;  // from here until OnProduced or the failure below
+      ++calls_in_flight_;  // from here until the call has ended or the failure below
+      expires = q.batches.front()->created + options_.delivery_timeout;
     }
   }
   RunCallbacks(callbacks);
   if (count == 0) return;
 
-  absl::StatusOr<std::shared_ptr<const ClusterMetadata>> md = cluster_->Metadata();
+  absl::StatusOr<std::shared_ptr<const ClusterMetadata>> md = cluster_->MetadataBefore(
+      /*refresh=*/false, std::max(std::min(Clock::now() + options_.client.retry_timeout, expires),
+                                  Clock::now() + std::chrono::milliseconds(100)));
   absl::StatusOr<std::pair<uint64_t, std::string>> leader =
       md.ok() ? (*md)->Leader(tp) : absl::StatusOr<std::pair<uint64_t, std::string>>(md.status());
   if (!leader.ok()) {
@@ -286,32 +345,62 @@ void Producer::SendPartition(const TopicPartition& tp) {
     call->req.set_partition(tp.partition);
     call->req.set_acks(ToProto(options_.acks));
     call->req.set_timeout_ms(static_cast<int32_t>(options_.client.request_timeout.count()));
-    call->ctx.set_deadline(std::chrono::system_clock::now() + options_.client.request_timeout +
-                           std::chrono::seconds(1));
-    if (options_.acks == Acks::kNone) {
-      // Fire and forget: complete now; the answer only unblocks the queue.
+    // Never past the first batch's delivery timeout (at least 100 ms).
+    const Clock::time_point now = Clock::now();
+    const Clock::time_point until =
+        std::max(std::min(now + options_.client.request_timeout + std::chrono::seconds(1), expires),
+                 now + std::chrono::milliseconds(100));
+    call->ctx.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(until - now));
+    call->leader = leader->first;
+    call->sent_at = now;
+    {
       std::lock_guard<std::mutex> l(mu_);
       PartitionQueue& q = queues_[tp];
-      for (size_t i = 0; i < count && i < q.batches.size(); ++i) {
-        for (Pending& p : q.batches[i]->records) {
-          if (!p.done) continue;
-          SendCallback done = std::move(p.done);
-          p.done = nullptr;
-          DeferLocked(callbacks, [done, tp, ts = p.timestamp_ms] {
-            done(RecordMetadata{tp.topic, tp.partition, -1, ts});
-          });
+      q.call = call;
+      if (options_.acks == Acks::kNone) {
+        // Fire and forget: complete now; the answer only unblocks the queue.
+        for (size_t i = 0; i < count && i < q.batches.size(); ++i) {
+          for (Pending& p : q.batches[i]->records) {
+            if (!p.done) continue;
+            SendCallback done = std::move(p.done);
+            p.done = nullptr;
+            DeferLocked(callbacks, [done, tp, ts = p.timestamp_ms] {
+              done(RecordMetadata{tp.topic, tp.partition, -1, ts});
+            });
+          }
         }
       }
     }
+    // Destroyed with the completion callback, after gRPC's last use of the
+    // call on its thread: only then is the call over for Close (SHUTDOWN).
+    struct Ended {
+      Ended(Producer* p, std::shared_ptr<ProduceCall> c) : producer(p), call(std::move(c)) {}
+      Ended(const Ended&) = delete;
+      Ended& operator=(const Ended&) = delete;
+      Producer* const producer;
+      std::shared_ptr<ProduceCall> call;
+      ~Ended() {
+        std::lock_guard<std::mutex> l(producer->mu_);
+        producer->finished_calls_.push_back(std::move(call));
+        --producer->calls_in_flight_;
+        producer->cv_.notify_all();
+        producer->done_cv_.notify_all();
+      }
+    };
+    auto ended = std::make_shared<Ended>(this, call);
+    ProduceCall* c = call.get();
+    call.reset();
     cluster_->At(leader->second)
         .data->async()
-        ->Produce(&call->ctx, &call->req, &call->resp, [this, call, tp, count](grpc::Status s) {
+        ->Produce(&c->ctx, &c->req, &c->resp, [this, c, tp, count, ended](grpc::Status s) {
           std::string code;
-          const auto& trailers = call->ctx.GetServerTrailingMetadata();
+          const auto& trailers = c->ctx.GetServerTrailingMetadata();
           if (auto it = trailers.find("raftlog-error-code"); it != trailers.end()) {
             code.assign(it->second.data(), it->second.size());
           }
-          OnProduced(tp, count, s, call->resp, code);
+          OnProduced(tp, count, s, c->resp, code);
         });
   }
   RunCallbacks(callbacks);
@@ -324,6 +413,7 @@ void Producer::OnProduced(const TopicPartition& tp, size_t count, const grpc::St
     std::lock_guard<std::mutex> l(mu_);
     PartitionQueue& q = queues_[tp];
     q.in_flight = false;
+    q.call.reset();  // the Ended guard keeps it until the call is over
     if (status.ok() || options_.acks == Acks::kNone) {
       for (size_t i = 0; i < count && !q.batches.empty(); ++i) {
         std::unique_ptr<Batch> b = std::move(q.batches.front());
@@ -356,7 +446,6 @@ void Producer::OnProduced(const TopicPartition& tp, size_t count, const grpc::St
       if (retry) cluster_->InvalidateMetadata();
       FailOrRetryLocked(tp, count, err, retry, callbacks);
     }
-    --calls_in_flight_;
   }
   cv_.notify_all();
   done_cv_.notify_all();
@@ -474,6 +563,7 @@ void Producer::Close(std::chrono::milliseconds timeout) {
   cv_.notify_all();
   done_cv_.notify_all();
   if (sender_.joinable()) sender_.join();
+  finished_calls_.clear();  // no call is running any more: no lock needed
   RunCallbacks(callbacks);
 }
 

@@ -10,7 +10,15 @@
 //   - Retries with leader discovery: NOT_LEADER, no leader, unreachable
 //     broker, unknown topic (metadata may lag a creation) and timeouts are
 //     retried with a metadata refresh until delivery_timeout; a too-large or
-//     corrupt batch fails its records at once.
+//     corrupt batch fails its records at once. A request unanswered for
+//     leader_check_after is checked against fresh metadata: if the
+//     partition has another leader by then (the old one paused or cut off),
+//     it is cancelled and resent there (same sequence numbers) instead of
+//     waiting for its deadline. A request's deadline never passes its first
+//     batch's delivery timeout.
+//   - Send blocks at most max_block in all (metadata of an unknown topic,
+//     then buffer space), like Kafka's max.block.ms; a topic already in the
+//     cached metadata needs no round trip, however old the cache.
 //   - acks: kAll (committed on a majority), kLeader (durable on the leader),
 //     kNone (fire and forget: completed when sent, offset -1).
 //   - Idempotence (default on): the producer takes a producer id from the
@@ -23,6 +31,12 @@
 // Every Send completes exactly once (callback or future): with the record's
 // offset, or with the error that ended its delivery. Callbacks run on the
 // producer's sender or gRPC threads and must not block. Thread-safe.
+//
+// SHUTDOWN: Close (and the destructor) returns only once every Produce call
+// has fully ended: its completion callback returned and its gRPC context
+// destroyed (on the sender thread, never by a gRPC thread), so destroying
+// the Cluster (channels) and leaving the process afterwards races with no
+// gRPC work of ours.
 #pragma once
 
 #include <chrono>
@@ -61,6 +75,9 @@ struct ProducerOptions {
   // max_block) while it is exceeded.
   size_t buffer_memory = 32 << 20;
   std::chrono::milliseconds max_block{60000};
+  // A Produce call unanswered this long is checked against fresh metadata
+  // (see above).
+  std::chrono::milliseconds leader_check_after{1000};
   size_t max_request_size = 1 << 20;  // batches of one partition per request
   // Producer id + sequence numbers (broker-side deduplication of retries).
   // As in Kafka, only with acks=all: acks=0 never learns whether a batch was
@@ -125,9 +142,19 @@ class Producer {
     std::chrono::steady_clock::time_point created;
     std::string encoded;  // set when first sent; retries resend the same bytes
   };
+  // One Produce call in flight: owned by its queue (never by gRPC), ended
+  // (context destroyed) by the sender thread once `finished`.
+  struct ProduceCall {
+    grpc::ClientContext ctx;
+    apipb::ProduceRequest req;
+    apipb::ProduceResponse resp;
+    uint64_t leader = 0;  // node id it was sent to
+    std::chrono::steady_clock::time_point sent_at;
+  };
   struct PartitionQueue {
     std::deque<std::unique_ptr<Batch>> batches;
     bool in_flight = false;
+    std::shared_ptr<ProduceCall> call;  // while in flight
     std::chrono::steady_clock::time_point retry_after{};
     int32_t next_sequence = 0;
     // Idempotence: bumped (and next_sequence reset to 0) when a sent batch
@@ -139,7 +166,11 @@ class Producer {
   Producer(std::shared_ptr<Cluster> cluster, ProducerOptions options, int64_t producer_id);
   // Picks the partition for `record` (metadata refreshed once if the topic
   // is unknown).
-  absl::StatusOr<int32_t> ChoosePartition(const ProducerRecord& record);
+  absl::StatusOr<int32_t> ChoosePartition(const ProducerRecord& record,
+                                          std::chrono::steady_clock::time_point give_up);
+  // Cancels calls unanswered for leader_check_after whose partition has
+  // another leader in fresh metadata (at most one refresh a second).
+  void CheckStalledCalls();
   void SenderLoop();
   // Partitions whose front batch may go now; fills `next_wake`.
   std::vector<TopicPartition> ReadyPartitions(std::chrono::steady_clock::time_point now,
@@ -170,6 +201,9 @@ class Producer {
   size_t pending_records_ = 0;
   size_t callbacks_running_ = 0;  // deferred callbacks not yet returned
   int calls_in_flight_ = 0;       // Close waits for these (their callbacks use `this`)
+  // Calls whose callback returned, for the sender to destroy (see SHUTDOWN).
+  std::vector<std::shared_ptr<ProduceCall>> finished_calls_;
+  std::chrono::steady_clock::time_point last_leader_check_{};
   int flushing_ = 0;
   bool closing_ = false;
   bool stopped_ = false;

@@ -9,7 +9,9 @@
 //     them and commit; a later member of the group resumes after the
 //     commits;
 //   - with a partition leader killed mid-stream, every acknowledged record is
-//     still read back (retries follow the new leader).
+//     still read back (retries follow the new leader);
+//   - with a partition leader paused (SIGSTOP: silent, not refusing), the
+//     producer, metadata calls and the consumer move on within seconds.
 // Every wait is bounded; nothing is timed.
 #include <atomic>
 #include <chrono>
@@ -390,6 +392,67 @@ TEST_F(ClientIntegrationTest, AnExpiredIdempotentBatchDoesNotWedgeItsPartition) 
     for (const ConsumerRecord& rec : *r) ++seen[*rec.value];
   }
   for (const std::string& v : acked) EXPECT_EQ(seen[v], 1) << v;
+}
+
+TEST_F(ClientIntegrationTest, APausedLeaderOnlyDelaysMetadataProduceAndFetch) {
+  // A node that stops answering (SIGSTOP: its connections stay open, nothing
+  // comes back) must cost the clients about one attempt, not a whole
+  // request timeout (10 s here) per call: metadata calls move on to another
+  // broker, the producer resends to the partition's new leader, the
+  // consumer fetches from it.
+  CreateTopic("paused", 1);
+  std::unique_ptr<Producer> producer = MakeProducer(client::Acks::kAll);
+  ASSERT_NE(producer, nullptr);
+  const auto send = [&](const std::string& v) {
+    ProducerRecord r;
+    r.topic = "paused";
+    r.value = v;
+    return producer->Send(std::move(r));
+  };
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(send("before" + std::to_string(i)).get().ok());
+  absl::StatusOr<std::pair<uint64_t, std::string>> leader = absl::UnavailableError("not asked");
+  for (int attempt = 0; attempt < 100 && !leader.ok(); ++attempt) {
+    absl::StatusOr<std::shared_ptr<const client::ClusterMetadata>> m = conn_->Metadata(true);
+    ASSERT_TRUE(m.ok()) << m.status();
+    leader = (*m)->Leader({"paused", 0});
+    if (!leader.ok()) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  const int paused = static_cast<int>(leader->first);
+  cluster_->Pause(paused);
+
+  // Produce: the in-flight request to the paused leader is abandoned for
+  // the new leader once one is known.
+  Clock::time_point start = Clock::now();
+  std::vector<std::future<absl::StatusOr<RecordMetadata>>> acks;
+  for (int i = 0; i < 5; ++i) acks.push_back(send("after" + std::to_string(i)));
+  for (auto& f : acks) {
+    absl::StatusOr<RecordMetadata> m = f.get();
+    ASSERT_TRUE(m.ok()) << m.status();
+  }
+  EXPECT_LT(Clock::now() - start, 8s) << "the producer waited for the paused leader";
+
+  // Metadata through a connection whose first candidate is the paused node.
+  client::ClientOptions co = conn_->options();
+  co.bootstrap = {cluster_->Address(paused)};
+  for (int id = 1; id <= 3; ++id) {
+    if (id != paused) co.bootstrap.push_back(cluster_->Address(id));
+  }
+  start = Clock::now();
+  absl::StatusOr<std::shared_ptr<Cluster>> other = Cluster::Connect(co);
+  ASSERT_TRUE(other.ok()) << other.status();
+  absl::StatusOr<std::vector<raftlog::metadata::v1::Topic>> topics =
+      AdminClient(*other).ListTopics();
+  ASSERT_TRUE(topics.ok()) << topics.status();
+  EXPECT_LT(Clock::now() - start, 8s) << "metadata calls waited for the paused node";
+
+  // Fetch: everything acknowledged is read from the new leader.
+  absl::StatusOr<std::unique_ptr<Consumer>> c = Consumer::Create(conn_, ConsumerOpts(""));
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Assign({{"paused", 0}}).ok());
+  std::vector<ConsumerRecord> got = ReadAtLeast(**c, 10);
+  EXPECT_EQ(got.size(), 10u);
+  cluster_->Resume(paused);
 }
 
 TEST(ClientConnectTest, AnUnreachableClusterNamesTheAddressesTried) {
