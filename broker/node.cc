@@ -388,6 +388,7 @@ absl::Status Node::RunOnLoop(std::function<void()> task) {
         task();
         done->set_value(true);
       });
+      inbox_.unscoped_task = true;
     }
   }
   if (stopped_early) return absl::UnavailableError("node is stopped");
@@ -425,10 +426,21 @@ std::shared_ptr<RaftGroup> Node::FindGroup(GroupId group) const {
   return it == groups_.end() ? nullptr : it->second;
 }
 
+void Node::MarkCandidate(RaftGroup& g) {
+  if (g.round_candidate()) return;
+  g.set_round_candidate(true);
+  candidates_.push_back(g.id());
+}
+
+void Node::MarkAllCandidates() {
+  for (auto& [id, g] : groups_) MarkCandidate(*g);
+}
+
 void Node::Loop() {
   const auto tick = std::chrono::milliseconds(options_.tick_ms);
   next_tick_ = Clock::now() + tick;
   bool more = false;
+  MarkAllCandidates();
   while (true) {
     Inbox in;
     {
@@ -451,8 +463,10 @@ void Node::Loop() {
     for (raft::NodeId peer : in.unreachable) {
       for (auto& [id, g] : groups_) g->node().ReportUnreachable(peer);
     }
+    if (!in.unreachable.empty()) MarkAllCandidates();
     StepMessages(in.messages);
     for (auto& task : in.tasks) task();
+    if (in.unscoped_task) MarkAllCandidates();
     size_t handled = 0;
     for (int r = 0; r < 4; ++r) {
       handled = Round();
@@ -469,6 +483,7 @@ void Node::TickAll() {
   for (auto& [id, g] : groups_) {
     if (g->failure().ok()) g->node().Tick();
     if (g->has_pending()) g->ExpirePending(now);
+    MarkCandidate(*g);
   }
 }
 
@@ -479,6 +494,7 @@ void Node::StepMessages(std::vector<std::pair<raft::NodeId, std::vector<GroupMes
       if (it == groups_.end() || !it->second->failure().ok()) continue;  // not (yet) hosted here
       // Stale or misaddressed messages are dropped by the core.
       (void)it->second->node().Step(std::move(gm.message));
+      MarkCandidate(*it->second);
     }
   }
 }
@@ -491,14 +507,26 @@ void Node::SendGrouped(std::map<raft::NodeId, std::vector<GroupMessage>>& out) {
 }
 
 size_t Node::Round() {
-  std::vector<Work> work;
+  std::vector<Work>& work = work_;
+  work.clear();
   std::map<raft::NodeId, std::vector<GroupMessage>> out;
-  for (auto& [id, g] : groups_) {
+  scanning_.clear();
+  scanning_.swap(candidates_);
+  for (size_t i = 0; i < scanning_.size(); ++i) {
+    if (static_cast<int>(work.size()) >= options_.max_readys_per_round) {
+      // Still marked: the next round asks them first.
+      candidates_.insert(candidates_.end(), scanning_.begin() + static_cast<ptrdiff_t>(i),
+                         scanning_.end());
+      break;
+    }
+    auto it = groups_.find(scanning_[i]);
+    if (it == groups_.end()) continue;  // removed since
+    RaftGroup* g = it->second.get();
+    g->set_round_candidate(false);
     if (!g->failure().ok() || !g->node().HasReady()) continue;
-    Work& w = work.emplace_back(Work{g.get(), g->node().GetReady(), absl::OkStatus()});
-    for (raft::Message& m : w.ready.messages) out[m.to].push_back({id, std::move(m)});
+    Work& w = work.emplace_back(Work{g, g->node().GetReady(), absl::OkStatus()});
+    for (raft::Message& m : w.ready.messages) out[m.to].push_back({g->id(), std::move(m)});
     w.ready.messages.clear();
-    if (static_cast<int>(work.size()) >= options_.max_readys_per_round) break;
   }
   if (work.empty()) return 0;
   ++counters_.rounds;
@@ -536,13 +564,16 @@ size_t Node::Round() {
       options_.on_high_watermark(g.id());
     }
     g.node().Advance(w.ready);
+    MarkCandidate(g);  // Advance may leave more (e.g. commit by our own ack)
     if (w.ready.soft_state) {
       VLOG(1) << "group " << g.id() << ": role " << raft::RoleName(w.ready.soft_state->role)
               << ", leader " << w.ready.soft_state->leader;
     }
     g.PublishStatus();
   }
-  return work.size();
+  const size_t handled = work.size();
+  work.clear();
+  return handled;
 }
 
 void Node::Persist(std::vector<Work>& work) {
@@ -954,8 +985,11 @@ void Node::Propose(GroupId group, std::vector<std::string> entries, ProposeCallb
       return;
     }
     it->second->Propose(std::move(entries), std::move(done), timeout, std::move(appended));
+    MarkCandidate(*it->second);
   };
-  if (!EnqueueTask(std::move(task))) done(absl::UnavailableError("node is shutting down"));
+  if (!EnqueueTask(std::move(task), /*group_scoped=*/true)) {
+    done(absl::UnavailableError("node is shutting down"));
+  }
 }
 
 void Node::ReadIndex(GroupId group, ReadIndexCallback done, std::chrono::milliseconds timeout) {
@@ -967,14 +1001,18 @@ void Node::ReadIndex(GroupId group, ReadIndexCallback done, std::chrono::millise
       return;
     }
     it->second->ReadIndex(std::move(done), timeout);
+    MarkCandidate(*it->second);
   };
-  if (!EnqueueTask(std::move(task))) done(absl::UnavailableError("node is shutting down"));
+  if (!EnqueueTask(std::move(task), /*group_scoped=*/true)) {
+    done(absl::UnavailableError("node is shutting down"));
+  }
 }
 
-bool Node::EnqueueTask(std::function<void()> task) {
+bool Node::EnqueueTask(std::function<void()> task, bool group_scoped) {
   std::lock_guard<std::mutex> l(mu_);
   if (stopping_ || !started_) return false;
   inbox_.tasks.push_back(std::move(task));
+  if (!group_scoped) inbox_.unscoped_task = true;
   cv_.notify_one();
   return true;
 }

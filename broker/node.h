@@ -8,7 +8,13 @@
 //      received messages (from the transport), proposals, tasks.
 //   2. If a tick is due (every tick_ms), Tick() every group.
 //   3. Step messages into their groups; run tasks and proposals.
-//   4. A ROUND over every group with a Ready (raw_node.h's contract):
+//   4. A ROUND over every group with a Ready (raw_node.h's contract). Only
+//      ROUND CANDIDATES are asked (HasReady), not every hosted group: the
+//      groups a message, proposal or read reached since the last round, the
+//      groups that had a Ready in it (Advance may leave more work), and
+//      every group after a tick, an unreachable peer or any other task
+//      (group management, status, ...), so that 1,000 quiet groups cost
+//      nothing per round:
 //      a. GetReady; collect rd.messages of ALL groups per peer and hand each
 //         peer its messages in one Send (one batch per peer per round: all
 //         heartbeats of a tick travel together);
@@ -224,6 +230,9 @@ class Node : public TransportSink {
     std::vector<std::pair<raft::NodeId, std::vector<GroupMessage>>> messages;
     std::vector<std::function<void()>> tasks;
     std::vector<raft::NodeId> unreachable;
+    // A task not confined to one group (it marks its own group a round
+    // candidate) is queued: every group is a candidate after the tasks.
+    bool unscoped_task = false;
   };
   struct Work {
     RaftGroup* group;
@@ -233,7 +242,12 @@ class Node : public TransportSink {
 
   void Loop();
   // Queues `task` for the loop thread; false once the node is stopping.
-  bool EnqueueTask(std::function<void()> task);
+  // `group_scoped`: the task touches one group and marks it a round
+  // candidate itself (MarkCandidate); otherwise every group becomes one.
+  bool EnqueueTask(std::function<void()> task, bool group_scoped = false);
+  // ROUND CANDIDATES (loop thread).
+  void MarkCandidate(RaftGroup& g);
+  void MarkAllCandidates();
   // Runs `task` on the loop thread and waits for it.
   absl::Status RunOnLoop(std::function<void()> task);
   struct OpenedStorage {
@@ -285,6 +299,11 @@ class Node : public TransportSink {
   std::map<GroupId, std::shared_ptr<RaftGroup>> groups_;
 
   // Loop thread only.
+  // Groups that may have a Ready (ROUND CANDIDATES), each at most once (its
+  // RaftGroup::round_candidate flag); ids, so a removed group is skipped.
+  std::vector<GroupId> candidates_;
+  std::vector<GroupId> scanning_;  // the round's candidates (reused)
+  std::vector<Work> work_;         // the round's Readys (reused)
   std::chrono::steady_clock::time_point next_tick_;
   NodeCounters counters_;
   uint64_t seed_ = 0;

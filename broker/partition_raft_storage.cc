@@ -155,6 +155,9 @@ absl::StatusOr<std::vector<raft::Entry>> PartitionRaftStorage::Entries(raft::Log
   if (lo > hi) return absl::InvalidArgumentError("partition raft storage: lo > hi");
   std::vector<raft::Entry> out;
   if (lo == hi) return out;
+  if (std::optional<std::vector<raft::Entry>> cached = CachedEntries(lo, hi, max_bytes)) {
+    return *std::move(cached);
+  }
   // Stored payload sizes are <= EntrySize, so the log's byte limit returns
   // at least the entries that fit ours; trim to ours below.
   absl::StatusOr<std::vector<storage::LogEntry>> les =
@@ -169,6 +172,57 @@ absl::StatusOr<std::vector<raft::Entry>> PartitionRaftStorage::Entries(raft::Log
     out.push_back(*std::move(e));
   }
   return out;
+}
+
+std::optional<std::vector<raft::Entry>> PartitionRaftStorage::CachedEntries(
+    raft::LogIndex lo, raft::LogIndex hi, uint64_t max_bytes) const {
+  if (tail_.empty() || lo < tail_.front().index || hi > tail_.back().index + 1 ||
+      tail_.back().index != LastIndex()) {
+    return std::nullopt;
+  }
+  std::vector<raft::Entry> out;
+  out.reserve(hi.value() - lo.value());
+  uint64_t size = 0;
+  for (size_t i = lo.value() - tail_.front().index.value(); i < tail_.size(); ++i) {
+    const raft::Entry& e = tail_[i];
+    if (e.index >= hi) break;
+    size += raft::EntrySize(e);
+    if (!out.empty() && size > max_bytes) break;
+    out.push_back(e);
+  }
+  return out;
+}
+
+void PartitionRaftStorage::CacheAppended(const std::vector<raft::Entry>& entries, size_t skip,
+                                         storage::Offset first_offset) {
+  if (!tail_.empty() && tail_.back().index + 1 != entries[skip].index) {
+    tail_.clear();
+    tail_bytes_ = 0;
+  }
+  int64_t next = first_offset.value();
+  for (size_t i = skip; i < entries.size(); ++i) {
+    raft::Entry& e = tail_.emplace_back(entries[i]);
+    tail_bytes_ += raft::EntrySize(e);
+    if (IsDataEntry(e)) {
+      // Validated by AppendUnsynced; the log stored the assigned base offset
+      // in bytes 0..7 (outside the batch CRC).
+      uint8_t base[8];
+      storage::StoreBigEndian<int64_t>(base, next);
+      e.data.replace(0, 8, reinterpret_cast<const char*>(base), 8);
+      next += static_cast<int64_t>(storage::ParseBatchHeader(Bytes(e.data))->last_offset_delta) + 1;
+    }
+  }
+  while (!tail_.empty() && (tail_.size() > kMaxTailEntries || tail_bytes_ > kMaxTailBytes)) {
+    tail_bytes_ -= raft::EntrySize(tail_.front());
+    tail_.pop_front();
+  }
+}
+
+void PartitionRaftStorage::ReleaseAppliedUpTo(raft::LogIndex applied) {
+  while (!tail_.empty() && tail_.front().index <= applied) {
+    tail_bytes_ -= raft::EntrySize(tail_.front());
+    tail_.pop_front();
+  }
 }
 
 absl::StatusOr<raft::Term> PartitionRaftStorage::TermAt(raft::LogIndex i) const {
@@ -228,7 +282,10 @@ absl::Status PartitionRaftStorage::WriteReady(const raft::Ready& rd) {
   if (rd.snapshot && !rd.snapshot->IsEmpty()) {
     if (absl::Status s = ApplySnapshot(*rd.snapshot); !s.ok()) return s;
   }
-  return AppendUnsynced(rd.entries);
+  caching_ = true;
+  absl::Status s = AppendUnsynced(rd.entries);
+  caching_ = false;
+  return s;
 }
 
 absl::Status PartitionRaftStorage::SyncReady() {
@@ -259,6 +316,8 @@ absl::Status PartitionRaftStorage::ApplySnapshot(const raft::Snapshot& snap) {
   // raft-state first: Open redoes the ResetTo after a crash in between.
   if (absl::Status st = WriteState(s); !st.ok()) return st;
   recent_.clear();
+  tail_.clear();
+  tail_bytes_ = 0;
   return log_->ResetTo(ToStorage(s.snapshot_index) + 1, ToStorage(s.snapshot_term), *next);
 }
 
@@ -300,6 +359,10 @@ absl::Status PartitionRaftStorage::AppendUnsynced(const std::vector<raft::Entry>
   if (first_new <= LastIndex()) {
     // Conflict: the new entry replaces the one at its index and all later.
     while (!recent_.empty() && recent_.back().index >= first_new) recent_.pop_back();
+    while (!tail_.empty() && tail_.back().index >= first_new) {
+      tail_bytes_ -= raft::EntrySize(tail_.back());
+      tail_.pop_back();
+    }
     unsynced_ = true;
     if (absl::Status s = log_->TruncateSuffix(ToStorage(first_new) - 1); !s.ok()) return s;
   }
@@ -327,8 +390,18 @@ absl::Status PartitionRaftStorage::AppendUnsynced(const std::vector<raft::Entry>
   }
   unsynced_ = true;
   absl::StatusOr<storage::AppendResult> r = log_->Append(out);
-  if (!r.ok()) return r.status();
+  if (!r.ok()) {
+    tail_.clear();
+    tail_bytes_ = 0;
+    return r.status();
+  }
   RememberAppended(entries, skip, r->first_offset);
+  if (caching_) {
+    CacheAppended(entries, skip, r->first_offset);
+  } else {
+    tail_.clear();  // it must end at LastIndex()
+    tail_bytes_ = 0;
+  }
   return absl::OkStatus();
 }
 
@@ -392,6 +465,7 @@ absl::Status PartitionRaftStorage::Compact(raft::LogIndex index,
   // raft-state first: Open redoes the cut after a crash in between.
   if (absl::Status st = WriteState(s); !st.ok()) return st;
   while (!recent_.empty() && recent_.front().index < index) recent_.pop_front();
+  ReleaseAppliedUpTo(index);
   return log_->DropPrefixBeforeIndex(ToStorage(index) + 1);
 }
 

@@ -48,6 +48,16 @@
 // this replica: a failed fsync puts the PartitionLog in its failed state; the
 // host must stop the replica and reopen from disk.
 //
+// TAIL CACHE: the entries WriteReady appended are also kept in memory, in
+// the form Entries() returns (a data entry's bytes 0..7 hold its assigned
+// base offset), until the host releases them once applied
+// (ReleaseAppliedUpTo). Entries() serves a range wholly inside the cache
+// from it, so applying what was just committed reads nothing back from the
+// files (no pread, frame scan or decode). Invariant: the cache is
+// contiguous and ends at LastIndex(); it is cut with the log (conflict,
+// snapshot, compaction) and bounded (kMaxTailBytes / kMaxTailEntries, oldest
+// dropped first), so an idle, fully applied group holds none.
+//
 // Thread safety: none beyond PartitionLog's (one host thread drives a group).
 #pragma once
 
@@ -112,6 +122,10 @@ class PartitionRaftStorage : public GroupStorage {
   // differs or is missing replaces the suffix from there. Not synced.
   // DataLoss if the entries would leave a gap after the log's last index.
   absl::Status ReplayEntries(const std::vector<raft::Entry>& entries);
+  // Drops cached entries (TAIL CACHE) with index <= `applied`.
+  void ReleaseAppliedUpTo(raft::LogIndex applied);
+  // Entries in the tail cache (tests).
+  size_t cached_entries() const { return tail_.size(); }
   // fsyncs the partition log; safe on another thread than the writer
   // (PartitionLog's contract), used by the journal checkpoint.
   absl::Status SyncLog() { return log_->Sync(); }
@@ -151,6 +165,13 @@ class PartitionRaftStorage : public GroupStorage {
   };
   void RememberAppended(const std::vector<raft::Entry>& entries, size_t skip,
                         storage::Offset first_offset);
+  // Adds entries[skip..] (just appended at `first_offset`) to the tail cache.
+  void CacheAppended(const std::vector<raft::Entry>& entries, size_t skip,
+                     storage::Offset first_offset);
+  // Serves Entries(lo, hi, max_bytes) from the tail cache if it holds the
+  // whole range.
+  std::optional<std::vector<raft::Entry>> CachedEntries(raft::LogIndex lo, raft::LogIndex hi,
+                                                        uint64_t max_bytes) const;
 
   std::string dir_;
   storage::Env* env_;
@@ -159,6 +180,13 @@ class PartitionRaftStorage : public GroupStorage {
   raft::HardState hard_state_;  // Latest; commit may be ahead of state_'s.
   bool unsynced_ = false;       // WriteReady appended since the last sync.
   std::deque<RecentEntry> recent_;
+  // TAIL CACHE (see above).
+  static constexpr uint64_t kMaxTailBytes = 1ull << 20;
+  static constexpr size_t kMaxTailEntries = 4096;
+  std::deque<raft::Entry> tail_;
+  uint64_t tail_bytes_ = 0;
+  // WriteReady is appending: AppendUnsynced fills the tail cache.
+  bool caching_ = false;
 };
 
 }  // namespace raftlog::broker

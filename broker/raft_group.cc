@@ -194,6 +194,8 @@ absl::Status RaftGroup::Apply(const raft::Ready& rd) {
     if (!hw.ok()) return hw.status();
     high_watermark_.store(hw->value(), std::memory_order_release);
   }
+  // Applied entries are read from the files from now on, if ever.
+  if (partition_ != nullptr) partition_->ReleaseAppliedUpTo(applied_);
   return absl::OkStatus();
 }
 

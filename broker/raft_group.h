@@ -108,6 +108,10 @@ class RaftGroup {
   void Fail(absl::Status why);
   const absl::Status& failure() const { return failure_; }
   raft::LogIndex applied() const { return applied_; }
+  // Whether the node's loop has this group in its list of groups that may
+  // have a Ready (node.cc, ROUND CANDIDATES); the node's bookkeeping.
+  bool round_candidate() const { return round_candidate_; }
+  void set_round_candidate(bool v) { round_candidate_ = v; }
 
   // ---- any thread ----
   bool is_leader() const { return is_leader_.load(std::memory_order_acquire); }
@@ -161,6 +165,7 @@ class RaftGroup {
   uint64_t next_read_ = 1;
   raft::LogIndex applied_;
   absl::Status failure_;
+  bool round_candidate_ = false;
 
   std::atomic<bool> is_leader_{false};
   std::atomic<uint64_t> leader_{0};

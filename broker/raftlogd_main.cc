@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "broker/broker_lifecycle.h"
 #include "broker/data_dir.h"
 #include "broker/data_service.h"
@@ -71,6 +72,11 @@ void ConfigureLogging(const char* argv0, const std::string& level) {
 }
 
 int Run(int argc, char** argv) {
+  // The distribution's Abseil is built without NDEBUG, so every absl::Mutex
+  // lock (gRPC's and the partition log's) would feed the lock-order graph of
+  // its deadlock detector: ~5-8% of a busy node's CPU (docs/BENCHMARKS.md,
+  // issue 4). A debugging aid; tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::vector<std::string> args(argv + 1, argv + argc);
   absl::StatusOr<NodeConfig> config = LoadNodeConfig(args, EnvironmentMap());
   if (!config.ok()) {

@@ -448,7 +448,8 @@ Transport::Impl::StreamEnd Transport::Impl::RunStream(Peer& p, OpenStream& s) {
       taken.swap(p.queue);
       p.queued_bytes = 0;
     }
-    const std::vector<MessageBatch> batches = BuildBatches(header, taken, options_.max_batch_bytes);
+    const std::vector<MessageBatch> batches =
+        BuildBatchesConsuming(header, std::span<GroupMessage>(taken), options_.max_batch_bytes);
     taken.clear();
     for (size_t i = 0; i < batches.size(); ++i) {
       if (s.writer->Write(batches[i])) {
@@ -544,7 +545,7 @@ grpc::Status Transport::Impl::ServeStream(grpc::ServerContext* context,
                     absl::StrFormat("stream of node %d sent a batch with from_node %d", from,
                                     batch.from_node()));
     }
-    absl::StatusOr<std::vector<GroupMessage>> messages = DecodeBatch(batch);
+    absl::StatusOr<std::vector<GroupMessage>> messages = DecodeBatchConsuming(&batch);
     if (!messages.ok()) {
       return refuse(grpc::StatusCode::INVALID_ARGUMENT, std::string(messages.status().message()));
     }

@@ -2,6 +2,7 @@
 // See transport_codec.h for the invariants.
 #include "broker/transport_codec.h"
 
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
@@ -41,11 +42,56 @@ void EncodeConfState(const raft::ConfState& cs, transport_pb::ConfState* out) {
   for (NodeId l : cs.learners) out->add_learners(l.value());
 }
 
-void AppendRecord(GroupId group, const Message& m, RecordKind kind,
-                  transport_pb::MessageBatch* batch) {
+// A string field of a Msg to copy (const Message) or to move (Message).
+template <typename Msg, typename Str>
+decltype(auto) Payload(Str& s) {
+  if constexpr (std::is_const_v<Msg>) {
+    return static_cast<const std::string&>(s);
+  } else {
+    return std::move(s);
+  }
+}
+
+// EncodeRaftMessage for `Msg` = const Message (copies) or Message (moves).
+template <typename Msg>
+void EncodeInto(GroupId group, Msg& m, transport_pb::RaftMessage* out) {
+  out->set_group(group);
+  out->set_type(static_cast<uint32_t>(m.type));
+  out->set_term(m.term.value());
+  out->set_log_term(m.log_term.value());
+  out->set_index(m.index.value());
+  out->mutable_entries()->Reserve(static_cast<int>(m.entries.size()));
+  for (auto& e : m.entries) {
+    transport_pb::Entry* pe = out->add_entries();
+    pe->set_term(e.term.value());
+    pe->set_index(e.index.value());
+    pe->set_type(static_cast<uint32_t>(e.type));
+    pe->set_data(Payload<Msg>(e.data));
+  }
+  out->set_commit(m.commit.value());
+  out->set_reject(m.reject);
+  out->set_reject_hint(m.reject_hint.value());
+  out->set_reject_hint_term(m.reject_hint_term.value());
+  if (m.snapshot != raft::SnapshotMetadata{}) {
+    transport_pb::SnapshotMetadata* sm = out->mutable_snapshot();
+    sm->set_index(m.snapshot.index.value());
+    sm->set_term(m.snapshot.term.value());
+    EncodeConfState(m.snapshot.conf_state, sm->mutable_conf_state());
+  }
+  out->set_snapshot_offset(m.snapshot_offset);
+  out->set_snapshot_total_size(m.snapshot_total_size);
+  out->set_snapshot_data(Payload<Msg>(m.snapshot_data));
+  out->set_snapshot_done(m.snapshot_done);
+  out->set_context(Payload<Msg>(m.context));
+  out->set_read_seq(m.read_seq);
+  out->set_leader_transfer(m.leader_transfer);
+}
+
+template <typename Msg>
+void AppendRecord(GroupId group, Msg& m, RecordKind kind, transport_pb::MessageBatch* batch) {
   switch (kind) {
     case RecordKind::kFull:
-      EncodeRaftMessage(group, m, batch->add_messages());
+      EncodeInto(group, m, batch->add_messages());
       return;
     case RecordKind::kHeartbeat: {
       transport_pb::Heartbeat* hb = batch->add_heartbeats();
@@ -91,39 +137,19 @@ bool FitsCompactRecord(const Message& m) {
 }
 
 void EncodeRaftMessage(GroupId group, const Message& m, transport_pb::RaftMessage* out) {
-  out->set_group(group);
-  out->set_type(static_cast<uint32_t>(m.type));
-  out->set_term(m.term.value());
-  out->set_log_term(m.log_term.value());
-  out->set_index(m.index.value());
-  for (const raft::Entry& e : m.entries) {
-    transport_pb::Entry* pe = out->add_entries();
-    pe->set_term(e.term.value());
-    pe->set_index(e.index.value());
-    pe->set_type(static_cast<uint32_t>(e.type));
-    pe->set_data(e.data);
-  }
-  out->set_commit(m.commit.value());
-  out->set_reject(m.reject);
-  out->set_reject_hint(m.reject_hint.value());
-  out->set_reject_hint_term(m.reject_hint_term.value());
-  if (m.snapshot != raft::SnapshotMetadata{}) {
-    transport_pb::SnapshotMetadata* sm = out->mutable_snapshot();
-    sm->set_index(m.snapshot.index.value());
-    sm->set_term(m.snapshot.term.value());
-    EncodeConfState(m.snapshot.conf_state, sm->mutable_conf_state());
-  }
-  out->set_snapshot_offset(m.snapshot_offset);
-  out->set_snapshot_total_size(m.snapshot_total_size);
-  out->set_snapshot_data(m.snapshot_data);
-  out->set_snapshot_done(m.snapshot_done);
-  out->set_context(m.context);
-  out->set_read_seq(m.read_seq);
-  out->set_leader_transfer(m.leader_transfer);
+  EncodeInto(group, m, out);
 }
 
-absl::StatusOr<Message> DecodeRaftMessage(const transport_pb::RaftMessage& in, NodeId from,
-                                          NodeId to) {
+void EncodeRaftMessage(GroupId group, Message&& m, transport_pb::RaftMessage* out) {
+  EncodeInto(group, m, out);
+}
+
+namespace {
+
+// DecodeRaftMessage for `In` = const RaftMessage (copies) or RaftMessage
+// (moves the payloads out).
+template <typename In>
+absl::StatusOr<Message> DecodeFrom(In& in, NodeId from, NodeId to) {
   if (in.type() > kMaxMessageType) {
     return absl::InvalidArgumentError(
         absl::StrFormat("group %d: unknown message type %d", in.group(), in.type()));
@@ -143,8 +169,15 @@ absl::StatusOr<Message> DecodeRaftMessage(const transport_pb::RaftMessage& in, N
           absl::StrFormat("group %d: %s entry %d (index %d): unknown entry type %d", in.group(),
                           raft::MessageTypeName(m.type), i, pe.index(), pe.type()));
     }
-    m.entries.push_back(raft::Entry{Term(pe.term()), LogIndex(pe.index()),
-                                    static_cast<EntryType>(pe.type()), pe.data()});
+    raft::Entry& e = m.entries.emplace_back();
+    e.term = Term(pe.term());
+    e.index = LogIndex(pe.index());
+    e.type = static_cast<EntryType>(pe.type());
+    if constexpr (std::is_const_v<In>) {
+      e.data = pe.data();
+    } else {
+      e.data = std::move(*in.mutable_entries(i)->mutable_data());
+    }
   }
   m.commit = LogIndex(in.commit());
   m.reject = in.reject();
@@ -159,21 +192,31 @@ absl::StatusOr<Message> DecodeRaftMessage(const transport_pb::RaftMessage& in, N
   }
   m.snapshot_offset = in.snapshot_offset();
   m.snapshot_total_size = in.snapshot_total_size();
-  m.snapshot_data = in.snapshot_data();
+  if constexpr (std::is_const_v<In>) {
+    m.snapshot_data = in.snapshot_data();
+    m.context = in.context();
+  } else {
+    m.snapshot_data = std::move(*in.mutable_snapshot_data());
+    m.context = std::move(*in.mutable_context());
+  }
   m.snapshot_done = in.snapshot_done();
-  m.context = in.context();
   m.read_seq = in.read_seq();
   m.leader_transfer = in.leader_transfer();
   return m;
 }
 
-std::vector<transport_pb::MessageBatch> BuildBatches(const BatchHeader& header,
-                                                     std::span<const GroupMessage> messages,
-                                                     uint64_t max_batch_bytes) {
+// BuildBatches over `Messages` = span<const GroupMessage> (copies the
+// payloads) or span<GroupMessage> (moves them).
+template <typename Messages>
+std::vector<transport_pb::MessageBatch> Build(const BatchHeader& header, Messages messages,
+                                              uint64_t max_batch_bytes) {
   std::vector<transport_pb::MessageBatch> batches;
   uint64_t batch_bytes = 0;
   // Per group, the latest record kind in the current batch: a message of an
   // earlier-decoded kind after it would be reordered, so it starts a new batch.
+  // Only kinds after kFull (the first decoded) are kept: a group absent
+  // from the map has sent only full records in this batch, and the common
+  // batch (appends and their responses) needs no map entry at all.
   std::unordered_map<GroupId, RecordKind> last_kind;
   auto start_batch = [&] {
     transport_pb::MessageBatch& b = batches.emplace_back();
@@ -183,34 +226,36 @@ std::vector<transport_pb::MessageBatch> BuildBatches(const BatchHeader& header,
     batch_bytes = 0;
     last_kind.clear();
   };
-  for (const GroupMessage& gm : messages) {
+  for (auto& gm : messages) {
     const RecordKind kind = KindOf(gm.message);
     const uint64_t size = ApproximateWireSize(gm.message);
     bool cut = batches.empty();
     if (!cut && batch_bytes > 0 && batch_bytes + size > max_batch_bytes) cut = true;
-    if (!cut) {
+    if (!cut && !last_kind.empty() && kind != RecordKind::kHeartbeatResponse) {
       auto it = last_kind.find(gm.group);
       if (it != last_kind.end() && it->second > kind) cut = true;
     }
     if (cut) start_batch();
     AppendRecord(gm.group, gm.message, kind, &batches.back());
     batch_bytes += size;
-    last_kind[gm.group] = kind;
+    if (kind != RecordKind::kFull) last_kind[gm.group] = kind;
   }
   return batches;
 }
 
-int BatchMessageCount(const transport_pb::MessageBatch& batch) {
-  return batch.messages_size() + batch.heartbeats_size() + batch.heartbeat_responses_size();
-}
-
-absl::StatusOr<std::vector<GroupMessage>> DecodeBatch(const transport_pb::MessageBatch& batch) {
+template <typename Batch>
+absl::StatusOr<std::vector<GroupMessage>> Decode(Batch& batch) {
   const NodeId from(batch.from_node());
   const NodeId to(batch.to_node());
   std::vector<GroupMessage> out;
   out.reserve(BatchMessageCount(batch));
   for (int i = 0; i < batch.messages_size(); ++i) {
-    absl::StatusOr<Message> m = DecodeRaftMessage(batch.messages(i), from, to);
+    absl::StatusOr<Message> m;
+    if constexpr (std::is_const_v<Batch>) {
+      m = DecodeFrom(batch.messages(i), from, to);
+    } else {
+      m = DecodeFrom(*batch.mutable_messages(i), from, to);
+    }
     if (!m.ok()) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "batch from node %d: message %d: %s", batch.from_node(), i, m.status().message()));
@@ -237,6 +282,37 @@ absl::StatusOr<std::vector<GroupMessage>> DecodeBatch(const transport_pb::Messag
     gm.message.read_seq = hr.read_seq();
   }
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<Message> DecodeRaftMessage(const transport_pb::RaftMessage& in, NodeId from,
+                                          NodeId to) {
+  return DecodeFrom(in, from, to);
+}
+
+std::vector<transport_pb::MessageBatch> BuildBatches(const BatchHeader& header,
+                                                     std::span<const GroupMessage> messages,
+                                                     uint64_t max_batch_bytes) {
+  return Build(header, messages, max_batch_bytes);
+}
+
+std::vector<transport_pb::MessageBatch> BuildBatchesConsuming(const BatchHeader& header,
+                                                              std::span<GroupMessage> messages,
+                                                              uint64_t max_batch_bytes) {
+  return Build(header, messages, max_batch_bytes);
+}
+
+int BatchMessageCount(const transport_pb::MessageBatch& batch) {
+  return batch.messages_size() + batch.heartbeats_size() + batch.heartbeat_responses_size();
+}
+
+absl::StatusOr<std::vector<GroupMessage>> DecodeBatch(const transport_pb::MessageBatch& batch) {
+  return Decode(batch);
+}
+
+absl::StatusOr<std::vector<GroupMessage>> DecodeBatchConsuming(transport_pb::MessageBatch* batch) {
+  return Decode(*batch);
 }
 
 }  // namespace raftlog::broker

@@ -39,6 +39,9 @@ bool FitsCompactRecord(const raft::Message& m);
 
 // Full record of `m` (every field but from/to).
 void EncodeRaftMessage(GroupId group, const raft::Message& m, transport_pb::RaftMessage* out);
+// The same, moving the entry payloads, snapshot chunk and context out of `m`
+// instead of copying them (what is left of `m` is only fit to destroy).
+void EncodeRaftMessage(GroupId group, raft::Message&& m, transport_pb::RaftMessage* out);
 
 // Inverse of EncodeRaftMessage; from/to are the batch's.
 absl::StatusOr<raft::Message> DecodeRaftMessage(const transport_pb::RaftMessage& in,
@@ -56,6 +59,11 @@ struct BatchHeader {
 std::vector<transport_pb::MessageBatch> BuildBatches(const BatchHeader& header,
                                                      std::span<const GroupMessage> messages,
                                                      uint64_t max_batch_bytes);
+// The same batches, moving the payloads out of `messages` (the sender's
+// queue, dropped afterwards): one copy of every entry less.
+std::vector<transport_pb::MessageBatch> BuildBatchesConsuming(const BatchHeader& header,
+                                                              std::span<GroupMessage> messages,
+                                                              uint64_t max_batch_bytes);
 
 // Number of Raft messages a batch carries.
 int BatchMessageCount(const transport_pb::MessageBatch& batch);
@@ -63,5 +71,8 @@ int BatchMessageCount(const transport_pb::MessageBatch& batch);
 // Every message of `batch`: full records, then heartbeats, then heartbeat
 // responses. Validates types; does not check cluster id or node ids.
 absl::StatusOr<std::vector<GroupMessage>> DecodeBatch(const transport_pb::MessageBatch& batch);
+// The same, moving the payloads out of `*batch` instead of copying them
+// (what is left of it is only fit to be cleared or overwritten).
+absl::StatusOr<std::vector<GroupMessage>> DecodeBatchConsuming(transport_pb::MessageBatch* batch);
 
 }  // namespace raftlog::broker

@@ -226,6 +226,55 @@ TEST(TransportCodecTest, PerGroupOrderSurvivesMixedRecordKinds) {
   EXPECT_THAT(terms_8, ::testing::ElementsAre(2, 6));
 }
 
+// The sender's and receiver's moving variants give the very batches and
+// messages the copying ones do.
+TEST(TransportCodecTest, ConsumingVariantsMatchTheCopyingOnes) {
+  std::vector<GroupMessage> in;
+  for (int round = 0; round < 3; ++round) {
+    for (MessageType type : kAllTypes) {
+      in.push_back(GroupMessage{static_cast<GroupId>(round * 100 + 7), FullMessage(type)});
+      Message bare;
+      bare.type = type;
+      bare.from = kFrom;
+      bare.to = kTo;
+      bare.term = Term(round + 1);
+      in.push_back(GroupMessage{static_cast<GroupId>(round), bare});
+    }
+  }
+  for (uint64_t max_batch_bytes : {uint64_t{1} << 20, uint64_t{300}}) {
+    SCOPED_TRACE(max_batch_bytes);
+    const std::vector<transport_pb::MessageBatch> want = BuildBatches(kHeader, in, max_batch_bytes);
+    std::vector<GroupMessage> consumed = in;
+    std::vector<transport_pb::MessageBatch> got =
+        BuildBatchesConsuming(kHeader, std::span<GroupMessage>(consumed), max_batch_bytes);
+    ASSERT_EQ(got.size(), want.size());
+    if (max_batch_bytes == 300) {
+      EXPECT_GT(got.size(), 1u);
+    }
+    std::vector<GroupMessage> decoded;
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].SerializeAsString(), want[i].SerializeAsString()) << i;
+      absl::StatusOr<std::vector<GroupMessage>> copied = DecodeBatch(want[i]);
+      absl::StatusOr<std::vector<GroupMessage>> moved = DecodeBatchConsuming(&got[i]);
+      ASSERT_TRUE(copied.ok()) << copied.status();
+      ASSERT_TRUE(moved.ok()) << moved.status();
+      ExpectSame(*copied, *moved);
+      for (GroupMessage& gm : *moved) decoded.push_back(std::move(gm));
+    }
+    // Per group, in the order sent (groups may interleave differently).
+    for (GroupId g : {GroupId{0}, GroupId{7}, GroupId{107}}) {
+      std::vector<Message> sent, received;
+      for (const GroupMessage& gm : in) {
+        if (gm.group == g) sent.push_back(gm.message);
+      }
+      for (const GroupMessage& gm : decoded) {
+        if (gm.group == g) received.push_back(gm.message);
+      }
+      EXPECT_EQ(received, sent) << "group " << g;
+    }
+  }
+}
+
 TEST(TransportCodecTest, UnknownMessageTypeIsRefusedByName) {
   transport_pb::MessageBatch batch;
   batch.set_from_node(2);
