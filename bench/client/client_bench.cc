@@ -1,29 +1,48 @@
-// client_bench: end-to-end figures of the client library on a local 3-node
-// raftlogd cluster (tests/cluster/process_cluster.h, fsync on):
-//   - for each acks mode: a Producer sends --records records of
-//     --value_bytes (keyed over --partitions partitions); prints records/s,
-//     MB/s and send->ack latency p50/p99/max, and the ratio of each mode's
-//     throughput to acks=all's measured in the same run;
-//   - a Consumer (assign mode) reads every record back; prints records/s and
-//     its ratio to the acks=all producer.
-// Every phase is bounded by --max_seconds.
-//   client_bench [--records=200000] [--value_bytes=100] [--partitions=6]
-//                [--acks=all,1,0] [--linger_ms=5] [--batch_bytes=16384]
-//                [--max_seconds=120]
+// client_bench: kafka-producer-perf-test / kafka-consumer-perf-test for
+// raftlog (issue 6), on a local 3-node raftlogd cluster started by the tool
+// (tests/cluster/process_cluster.h; fsync on, journal mode, RF 3).
+//
+// One run prints, in order:
+//   1. the machine's raw figures on the cluster's data disk and loopback
+//      (bench/client/raw_figures.h): sequential write+fdatasync bandwidth to
+//      a new file, the latency of one fdatasync, loopback TCP bandwidth;
+//   2. producer cases, 1 KiB records, acks=all by default: partitions
+//      {1, 6} x producers {1, 4} x {batched (open loop: every record queued
+//      at once, linger + batch size), one record per request (closed loop:
+//      each producer sends one record and waits for its acknowledgement)}.
+//      For each: records/s, MB/s, send->ack p50/p99/p99.9, CPU seconds per
+//      GB produced (the three raftlogd processes plus this process, from
+//      /proc and getrusage);
+//   3. a consumer (assign mode, from the earliest offset) reading a topic of
+//      --consume_mb MB written by one batched producer;
+//   4. the ratios of the issue's targets, each against a figure of step 1.
+// Every phase is bounded in records and in --max_seconds.
+//
+//   client_bench [--record_bytes=1024] [--batched_records=60000]
+//                [--single_records=1500] [--partitions=1,6] [--producers=1,4]
+//                [--acks=all] [--linger_ms=5] [--batch_bytes=65536]
+//                [--consume_mb=1024] [--max_seconds=120]
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
+#include <fstream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "bench/client/raw_figures.h"
 #include "client/admin_client.h"
 #include "client/consumer.h"
 #include "client/producer.h"
@@ -36,12 +55,15 @@ using namespace std::chrono_literals;
 namespace rc = raftlog::client;
 
 struct Flags {
-  int records = 200000;
-  int value_bytes = 100;
-  int partitions = 6;
-  std::vector<std::string> acks = {"all", "1", "0"};
+  int record_bytes = 1024;
+  int batched_records = 60000;  // per case, split over the producers
+  int single_records = 1500;    // per case, split over the producers
+  std::vector<int> partitions = {1, 6};
+  std::vector<int> producers = {1, 4};
+  std::string acks = "all";
   int linger_ms = 5;
-  int batch_bytes = 16384;
+  int batch_bytes = 65536;
+  int consume_mb = 1024;
   int max_seconds = 120;
 };
 
@@ -50,78 +72,49 @@ struct Flags {
   std::exit(2);
 }
 
+std::vector<int> ParseIntList(const std::string& flag, const std::string& val) {
+  std::vector<int> out;
+  for (absl::string_view part : absl::StrSplit(val, ',')) {
+    int v = 0;
+    if (!absl::SimpleAtoi(part, &v) || v <= 0) Die("bad value in " + flag + "=" + val);
+    out.push_back(v);
+  }
+  return out;
+}
+
 Flags ParseFlags(int argc, char** argv) {
   Flags f;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const size_t eq = a.find('=');
     const std::string key = a.substr(0, eq), val = eq == std::string::npos ? "" : a.substr(eq + 1);
-    int* target = key == "--records"       ? &f.records
-                  : key == "--value_bytes" ? &f.value_bytes
-                  : key == "--partitions"  ? &f.partitions
-                  : key == "--linger_ms"   ? &f.linger_ms
-                  : key == "--batch_bytes" ? &f.batch_bytes
-                  : key == "--max_seconds" ? &f.max_seconds
-                                           : nullptr;
+    int* target = key == "--record_bytes"      ? &f.record_bytes
+                  : key == "--batched_records" ? &f.batched_records
+                  : key == "--single_records"  ? &f.single_records
+                  : key == "--linger_ms"       ? &f.linger_ms
+                  : key == "--batch_bytes"     ? &f.batch_bytes
+                  : key == "--consume_mb"      ? &f.consume_mb
+                  : key == "--max_seconds"     ? &f.max_seconds
+                                               : nullptr;
     if (target != nullptr) {
       if (!absl::SimpleAtoi(val, target) || *target < 0) Die("bad value for " + a);
+    } else if (key == "--partitions") {
+      f.partitions = ParseIntList(key, val);
+    } else if (key == "--producers") {
+      f.producers = ParseIntList(key, val);
     } else if (key == "--acks") {
-      f.acks = absl::StrSplit(val, ',');
-      for (const std::string& m : f.acks) {
-        if (m != "all" && m != "1" && m != "0") Die("--acks takes all,1,0");
-      }
+      if (val != "all" && val != "1" && val != "0") Die("--acks takes all, 1 or 0");
+      f.acks = val;
     } else {
       Die("unknown flag " + a + " (see the header of bench/client/client_bench.cc)");
     }
   }
+  if (f.record_bytes < 1 || f.max_seconds < 1) Die("--record_bytes and --max_seconds must be > 0");
   return f;
 }
 
-struct ProduceResult {
-  double seconds = 0;
-  int acked = 0;
-  int failed = 0;
-  std::vector<double> latencies_ms;
-};
-
-ProduceResult Produce(std::shared_ptr<rc::Cluster> conn, const Flags& f, const std::string& topic,
-                      rc::Acks acks) {
-  rc::ProducerOptions o;
-  o.client = conn->options();
-  o.acks = acks;
-  o.linger = std::chrono::milliseconds(f.linger_ms);
-  o.batch_size = static_cast<size_t>(f.batch_bytes);
-  absl::StatusOr<std::unique_ptr<rc::Producer>> p = rc::Producer::Create(conn, o);
-  if (!p.ok()) Die(std::string(p.status().message()));
-  ProduceResult r;
-  std::mutex mu;
-  r.latencies_ms.reserve(f.records);
-  const std::string value(static_cast<size_t>(f.value_bytes), 'x');
-  const Clock::time_point start = Clock::now();
-  const Clock::time_point give_up = start + std::chrono::seconds(f.max_seconds);
-  for (int i = 0; i < f.records && Clock::now() < give_up; ++i) {
-    rc::ProducerRecord rec;
-    rec.topic = topic;
-    rec.key = std::to_string(i);
-    rec.value = value;
-    const Clock::time_point sent = Clock::now();
-    (*p)->Send(std::move(rec), [&r, &mu, sent](absl::StatusOr<rc::RecordMetadata> m) {
-      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
-      std::lock_guard<std::mutex> l(mu);
-      if (m.ok()) {
-        ++r.acked;
-        r.latencies_ms.push_back(ms);
-      } else {
-        ++r.failed;
-      }
-    });
-  }
-  if (absl::Status s = (*p)->Flush(std::chrono::seconds(f.max_seconds)); !s.ok()) {
-    std::fprintf(stderr, "flush: %s\n", std::string(s.message()).c_str());
-  }
-  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  (*p)->Close();
-  return r;
+rc::Acks AcksOf(const std::string& mode) {
+  return mode == "all" ? rc::Acks::kAll : mode == "1" ? rc::Acks::kLeader : rc::Acks::kNone;
 }
 
 double Percentile(std::vector<double> v, double q) {
@@ -130,77 +123,300 @@ double Percentile(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
 }
 
-}  // namespace
+// CPU seconds (user + system) of the cluster's processes and of this one.
+double CpuSeconds(const raftlog::testing::ProcessCluster& cluster) {
+  static const double kTicks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  double total = 0;
+  for (int id = 1; id <= cluster.size(); ++id) {
+    std::optional<pid_t> pid = cluster.Pid(id);
+    if (!pid) continue;
+    std::ifstream in("/proc/" + std::to_string(*pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
+    double utime = 0, stime = 0;
+    if (fields.size() > 12 && absl::SimpleAtod(fields[11], &utime) &&
+        absl::SimpleAtod(fields[12], &stime)) {
+      total += (utime + stime) / kTicks;
+    }
+  }
+  rusage self{};
+  ::getrusage(RUSAGE_SELF, &self);
+  total += static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+           static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
+  return total;
+}
 
-int main(int argc, char** argv) {
-  const Flags f = ParseFlags(argc, argv);
-  raftlog::testing::ProcessCluster cluster;
-  if (absl::Status s = cluster.StartAll(); !s.ok()) Die(std::string(s.message()));
-  rc::ClientOptions co;
-  for (int id = 1; id <= 3; ++id) co.bootstrap.push_back(cluster.Address(id));
-  absl::StatusOr<std::shared_ptr<rc::Cluster>> conn = rc::Cluster::Connect(co);
-  if (!conn.ok()) Die(std::string(conn.status().message()));
-  rc::AdminClient admin(*conn);
+struct CaseResult {
+  int acked = 0;
+  int failed = 0;
+  double seconds = 0;
+  double cpu_seconds = 0;
+  std::vector<double> latencies_ms;
+  double MBps(int record_bytes) const {
+    return seconds > 0 ? acked * static_cast<double>(record_bytes) / seconds / 1e6 : 0;
+  }
+};
+
+// Collects acknowledgements from every producer thread; Wait() is used by the
+// closed loop (one record in flight per producer).
+class Acks {
+ public:
+  void Record(const absl::StatusOr<rc::RecordMetadata>& m, Clock::time_point sent) {
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
+    std::lock_guard<std::mutex> l(mu_);
+    if (m.ok()) {
+      ++result_.acked;
+      result_.latencies_ms.push_back(ms);
+    } else {
+      ++result_.failed;
+      if (first_error_.empty()) first_error_ = std::string(m.status().message());
+    }
+  }
+  CaseResult Take() {
+    std::lock_guard<std::mutex> l(mu_);
+    return std::move(result_);
+  }
+  std::string first_error() {
+    std::lock_guard<std::mutex> l(mu_);
+    return first_error_;
+  }
+
+ private:
+  std::mutex mu_;
+  CaseResult result_;
+  std::string first_error_;
+};
+
+// One producer's share of a case. `closed_loop`: wait for each record's
+// acknowledgement before the next Send.
+void RunProducer(std::shared_ptr<rc::Cluster> conn, const Flags& f, const std::string& topic,
+                 int records, bool closed_loop, int producer_index, Clock::time_point give_up,
+                 Acks* acks) {
+  rc::ProducerOptions o;
+  o.client = conn->options();
+  o.acks = AcksOf(f.acks);
+  o.linger = closed_loop ? 0ms : std::chrono::milliseconds(f.linger_ms);
+  o.batch_size = static_cast<size_t>(f.batch_bytes);
+  o.buffer_memory = std::max<size_t>(o.buffer_memory, 64u << 20);
+  absl::StatusOr<std::unique_ptr<rc::Producer>> p = rc::Producer::Create(conn, o);
+  if (!p.ok()) Die(std::string(p.status().message()));
+  const std::string value(static_cast<size_t>(f.record_bytes), 'v');
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  for (int i = 0; i < records && Clock::now() < give_up; ++i) {
+    rc::ProducerRecord rec;
+    rec.topic = topic;
+    rec.key = absl::StrFormat("p%d-%d", producer_index, i);
+    rec.value = value;
+    const Clock::time_point sent = Clock::now();
+    done = false;
+    (*p)->Send(std::move(rec),
+               [acks, sent, closed_loop, &mu, &cv, &done](absl::StatusOr<rc::RecordMetadata> m) {
+                 acks->Record(m, sent);
+                 if (!closed_loop) return;
+                 std::lock_guard<std::mutex> l(mu);
+                 done = true;
+                 cv.notify_one();
+               });
+    if (closed_loop) {
+      std::unique_lock<std::mutex> l(mu);
+      if (!cv.wait_until(l, give_up, [&done] { return done; })) break;
+    }
+  }
+  const auto left = std::max<Clock::duration>(give_up - Clock::now(), 1s);
+  if (absl::Status s = (*p)->Flush(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+      !s.ok()) {
+    std::fprintf(stderr, "flush: %s\n", std::string(s.message()).c_str());
+  }
+  (*p)->Close();
+}
+
+CaseResult RunCase(raftlog::testing::ProcessCluster& cluster, std::shared_ptr<rc::Cluster> conn,
+                   const Flags& f, const std::string& topic, int producers, int records,
+                   bool closed_loop) {
+  Acks acks;
+  const double cpu_before = CpuSeconds(cluster);
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point give_up = start + std::chrono::seconds(f.max_seconds);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < producers; ++i) {
+    const int share = records / producers + (i < records % producers ? 1 : 0);
+    threads.emplace_back(RunProducer, conn, std::cref(f), topic, share, closed_loop, i, give_up,
+                         &acks);
+  }
+  for (std::thread& t : threads) t.join();
+  CaseResult r = acks.Take();
+  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  r.cpu_seconds = CpuSeconds(cluster) - cpu_before;
+  if (r.failed > 0) {
+    std::printf("    %d record(s) failed, first error: %s\n", r.failed, acks.first_error().c_str());
+  }
+  return r;
+}
+
+// Creates the topic and waits until every partition has a leader, so that
+// the figures measure the steady state, not the first election.
+void CreateTopic(rc::AdminClient& admin, rc::Cluster& conn, const std::string& name,
+                 int partitions) {
+  absl::StatusOr<raftlog::metadata::v1::TopicDescription> t =
+      admin.CreateTopic(name, partitions, 3);
+  if (!t.ok()) Die("create topic " + name + ": " + std::string(t.status().message()));
+  for (int attempt = 0; attempt < 300; ++attempt) {
+    absl::StatusOr<std::shared_ptr<const rc::ClusterMetadata>> md = conn.Metadata(true);
+    int led = 0;
+    for (int p = 0; md.ok() && p < partitions; ++p) led += (*md)->Leader({name, p}).ok() ? 1 : 0;
+    if (led == partitions) return;
+    std::this_thread::sleep_for(100ms);
+  }
+  Die("topic " + name + ": not every partition has a leader after 30 s");
+}
+
+void WaitForBrokers(rc::AdminClient& admin) {
   for (int attempt = 0; attempt < 300; ++attempt) {  // brokers register within seconds
     absl::StatusOr<raftlog::metadata::v1::ListBrokersResponse> b = admin.ListBrokers();
     int live = 0;
     if (b.ok()) {
       for (const auto& br : b->brokers()) live += br.fenced() ? 0 : 1;
     }
-    if (live == 3) break;
+    if (live == 3) return;
     std::this_thread::sleep_for(100ms);
   }
-  std::printf("client_bench: %d records of %d bytes, %d partitions, RF 3, fsync on, linger %d ms\n",
-              f.records, f.value_bytes, f.partitions, f.linger_ms);
-  std::printf("%-6s %10s %12s %9s %9s %9s %9s %8s\n", "acks", "records", "records/s", "MB/s",
-              "p50 ms", "p99 ms", "max ms", "vs all");
-  double all_rate = 0;
-  std::string consume_topic;
-  int consume_count = 0;
-  for (const std::string& mode : f.acks) {
-    const std::string topic = "bench-acks-" + mode;
-    if (absl::StatusOr<raftlog::metadata::v1::TopicDescription> t =
-            admin.CreateTopic(topic, f.partitions, 3);
-        !t.ok()) {
-      Die(std::string(t.status().message()));
+  Die("the three brokers did not register within 30 s");
+}
+
+struct ConsumeResult {
+  int64_t records = 0;
+  int64_t bytes = 0;
+  double seconds = 0;
+};
+
+ConsumeResult Consume(std::shared_ptr<rc::Cluster> conn, const Flags& f, const std::string& topic,
+                      int partitions, int64_t expected) {
+  rc::ConsumerOptions o;
+  o.client = conn->options();
+  o.auto_offset_reset = rc::OffsetReset::kEarliest;
+  absl::StatusOr<std::unique_ptr<rc::Consumer>> c = rc::Consumer::Create(conn, o);
+  if (!c.ok()) Die(std::string(c.status().message()));
+  std::vector<rc::TopicPartition> tps;
+  for (int p = 0; p < partitions; ++p) tps.push_back({topic, p});
+  if (absl::Status s = (*c)->Assign(tps); !s.ok()) Die(std::string(s.message()));
+  ConsumeResult r;
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point give_up = start + std::chrono::seconds(f.max_seconds);
+  while (r.records < expected && Clock::now() < give_up) {
+    absl::StatusOr<std::vector<rc::ConsumerRecord>> batch = (*c)->Poll(500ms);
+    if (!batch.ok()) Die(std::string(batch.status().message()));
+    for (const rc::ConsumerRecord& rec : *batch) {
+      r.bytes += static_cast<int64_t>(rec.value ? rec.value->size() : 0);
     }
-    const rc::Acks acks = mode == "all" ? rc::Acks::kAll
-                          : mode == "1" ? rc::Acks::kLeader
-                                        : rc::Acks::kNone;
-    ProduceResult r = Produce(*conn, f, topic, acks);
-    const double rate = r.acked / r.seconds;
-    if (mode == "all") {
-      all_rate = rate;
-      consume_topic = topic;
-      consume_count = r.acked;
-    }
-    std::printf("%-6s %10d %12.0f %9.1f %9.2f %9.2f %9.2f %8s\n", mode.c_str(), r.acked, rate,
-                rate * f.value_bytes / 1e6, Percentile(r.latencies_ms, 0.5),
-                Percentile(r.latencies_ms, 0.99), Percentile(r.latencies_ms, 1.0),
-                all_rate > 0 ? absl::StrFormat("%.2fx", rate / all_rate).c_str() : "-");
-    if (r.failed > 0) std::printf("       %d record(s) failed\n", r.failed);
+    r.records += static_cast<int64_t>(batch->size());
   }
-  if (!consume_topic.empty()) {
-    rc::ConsumerOptions o;
-    o.client = co;
-    o.auto_offset_reset = rc::OffsetReset::kEarliest;
-    absl::StatusOr<std::unique_ptr<rc::Consumer>> c = rc::Consumer::Create(*conn, o);
-    if (!c.ok()) Die(std::string(c.status().message()));
-    std::vector<rc::TopicPartition> tps;
-    for (int p = 0; p < f.partitions; ++p) tps.push_back({consume_topic, p});
-    if (absl::Status s = (*c)->Assign(tps); !s.ok()) Die(std::string(s.message()));
-    int read = 0;
-    const Clock::time_point start = Clock::now();
-    const Clock::time_point give_up = start + std::chrono::seconds(f.max_seconds);
-    while (read < consume_count && Clock::now() < give_up) {
-      absl::StatusOr<std::vector<rc::ConsumerRecord>> r = (*c)->Poll(500ms);
-      if (!r.ok()) Die(std::string(r.status().message()));
-      read += static_cast<int>(r->size());
+  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return r;
+}
+
+std::string Verdict(bool met) { return met ? "met" : "MISSED"; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Flags f = ParseFlags(argc, argv);
+  raftlog::testing::ProcessCluster cluster;
+
+  // 1. Raw figures, on the file system that holds the nodes' data.
+  std::printf("client_bench: raw figures (data directory %s)\n", cluster.root().c_str());
+  const raftlog::bench::RawFigures raw = raftlog::bench::MeasureRawFigures(cluster.root());
+  std::printf("  sequential write+fdatasync, 1 MiB blocks, new file: %8.1f MB/s\n",
+              raw.write_sync_MBps);
+  std::printf("  one fdatasync after a 1 KiB append, p50 / p99:       %8.3f / %.3f ms\n",
+              raw.fdatasync_p50_ms, raw.fdatasync_p99_ms);
+  std::printf("  loopback TCP, one stream:                            %8.1f MB/s\n",
+              raw.loopback_MBps);
+
+  if (absl::Status s = cluster.StartAll(); !s.ok()) Die(std::string(s.message()));
+  rc::ClientOptions co;
+  for (int id = 1; id <= 3; ++id) co.bootstrap.push_back(cluster.Address(id));
+  absl::StatusOr<std::shared_ptr<rc::Cluster>> conn = rc::Cluster::Connect(co);
+  if (!conn.ok()) Die(std::string(conn.status().message()));
+  rc::AdminClient admin(*conn);
+  WaitForBrokers(admin);
+
+  // 2. Producer cases.
+  std::printf(
+      "\nproducers: %d-byte records, acks=%s, RF 3, fsync on; batched = linger %d ms, batch "
+      "%d bytes, open loop; single = one record per request, closed loop\n",
+      f.record_bytes, f.acks.c_str(), f.linger_ms, f.batch_bytes);
+  std::printf("%-5s %-4s %-8s %9s %10s %8s %9s %9s %9s %10s\n", "parts", "prod", "mode", "records",
+              "records/s", "MB/s", "p50 ms", "p99 ms", "p99.9 ms", "CPU s/GB");
+  double best_batched_MBps = 0;
+  std::optional<double> single_p50_ms;  // one producer, one partition, one in flight
+  for (int partitions : f.partitions) {
+    for (int producers : f.producers) {
+      for (bool closed_loop : {false, true}) {
+        const std::string topic = absl::StrFormat("bench-p%d-n%d-%s", partitions, producers,
+                                                  closed_loop ? "single" : "batched");
+        CreateTopic(admin, **conn, topic, partitions);
+        const CaseResult r =
+            RunCase(cluster, *conn, f, topic, producers,
+                    closed_loop ? f.single_records : f.batched_records, closed_loop);
+        const double gb = r.acked * static_cast<double>(f.record_bytes) / 1e9;
+        std::printf("%-5d %-4d %-8s %9d %10.0f %8.1f %9.2f %9.2f %9.2f %10.1f\n", partitions,
+                    producers, closed_loop ? "single" : "batched", r.acked,
+                    r.seconds > 0 ? r.acked / r.seconds : 0.0, r.MBps(f.record_bytes),
+                    Percentile(r.latencies_ms, 0.5), Percentile(r.latencies_ms, 0.99),
+                    Percentile(r.latencies_ms, 0.999), gb > 0 ? r.cpu_seconds / gb : 0.0);
+        std::fflush(stdout);
+        if (!closed_loop) best_batched_MBps = std::max(best_batched_MBps, r.MBps(f.record_bytes));
+        if (closed_loop && producers == 1 && !single_p50_ms) {
+          single_p50_ms = Percentile(r.latencies_ms, 0.5);
+        }
+      }
     }
-    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-    std::printf("consume %d records: %.0f records/s, %.1f MB/s (%.2fx the acks=all producer)\n",
-                read, read / secs, read / secs * f.value_bytes / 1e6,
-                all_rate > 0 ? (read / secs) / all_rate : 0.0);
+  }
+
+  // 3. Consumer over a topic of --consume_mb MB.
+  const int consume_partitions = *std::max_element(f.partitions.begin(), f.partitions.end());
+  const int consume_records =
+      static_cast<int>(static_cast<int64_t>(f.consume_mb) * 1000 * 1000 / f.record_bytes);
+  std::optional<double> consume_MBps;
+  if (consume_records > 0) {
+    const std::string topic = "bench-consume";
+    CreateTopic(admin, **conn, topic, consume_partitions);
+    Flags fill = f;
+    fill.max_seconds = std::max(f.max_seconds, 600);
+    const CaseResult w = RunCase(cluster, *conn, fill, topic, 1, consume_records, false);
+    std::printf("\nconsumer: filled %s with %d records (%.0f MB) in %.1f s\n", topic.c_str(),
+                w.acked, w.acked * static_cast<double>(f.record_bytes) / 1e6, w.seconds);
+    const ConsumeResult c = Consume(*conn, f, topic, consume_partitions, w.acked);
+    consume_MBps = c.seconds > 0 ? c.bytes / c.seconds / 1e6 : 0;
+    std::printf("  read %lld records, %.0f MB in %.2f s: %.0f records/s, %.1f MB/s\n",
+                static_cast<long long>(c.records), c.bytes / 1e6, c.seconds,
+                c.seconds > 0 ? c.records / c.seconds : 0.0, *consume_MBps);
+  }
+
+  // 4. The targets, as ratios to the raw figures of this run.
+  std::printf("\ntargets (ratios to the raw figures above):\n");
+  const double tput_ratio = best_batched_MBps / raw.write_sync_MBps;
+  std::printf(
+      "  batched acks=%s throughput / raw write+fdatasync: %.1f / %.1f MB/s = %.2fx "
+      "(target >= 0.40x: %s)\n",
+      f.acks.c_str(), best_batched_MBps, raw.write_sync_MBps, tput_ratio,
+      Verdict(tput_ratio >= 0.40).c_str());
+  if (single_p50_ms) {
+    const double lat_ratio = *single_p50_ms / raw.fdatasync_p50_ms;
+    std::printf(
+        "  one request in flight, p50 ack / raw fdatasync p50: %.3f / %.3f ms = %.2fx "
+        "(target <= 3x: %s)\n",
+        *single_p50_ms, raw.fdatasync_p50_ms, lat_ratio, Verdict(lat_ratio <= 3).c_str());
+  }
+  if (consume_MBps) {
+    const double c_ratio = *consume_MBps / raw.loopback_MBps;
+    std::printf("  consumer / loopback TCP: %.1f / %.1f MB/s = %.2fx (target >= 0.25x: %s)\n",
+                *consume_MBps, raw.loopback_MBps, c_ratio, Verdict(c_ratio >= 0.25).c_str());
   }
   return 0;
 }
