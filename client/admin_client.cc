@@ -61,14 +61,10 @@ absl::StatusOr<mdpb::TopicDescription> AdminClient::CreateTopic(
     // An earlier attempt timed out and may have created it: if the topic
     // that exists is the one asked for, that attempt did (or someone made
     // the same one); either way the caller has what it asked for.
-    mdpb::DescribeTopicRequest dreq;
-    dreq.set_name(name);
-    absl::StatusOr<mdpb::DescribeTopicResponse> d =
-        cluster_->CallMetadata(&mdpb::MetadataService::Stub::DescribeTopic, dreq);
-    if (d.ok() && d->topic().topic().partition_count() == std::max(partitions, 1) &&
-        (replication_factor == 0 ||
-         d->topic().topic().replication_factor() == replication_factor)) {
-      return d->topic();
+    absl::StatusOr<mdpb::TopicDescription> d = DescribeTopicRecord(name);
+    if (d.ok() && d->topic().partition_count() == std::max(partitions, 1) &&
+        (replication_factor == 0 || d->topic().replication_factor() == replication_factor)) {
+      return d;
     }
   }
   if (!r.ok()) return r.status();
@@ -94,14 +90,20 @@ absl::StatusOr<std::vector<mdpb::Topic>> AdminClient::ListTopics() {
   return std::vector<mdpb::Topic>(r->topics().begin(), r->topics().end());
 }
 
-absl::StatusOr<TopicDetails> AdminClient::DescribeTopic(const std::string& name) {
+absl::StatusOr<mdpb::TopicDescription> AdminClient::DescribeTopicRecord(const std::string& name) {
   mdpb::DescribeTopicRequest req;
   req.set_name(name);
   absl::StatusOr<mdpb::DescribeTopicResponse> d =
       cluster_->CallMetadata(&mdpb::MetadataService::Stub::DescribeTopic, req);
   if (!d.ok()) return d.status();
+  return d->topic();
+}
+
+absl::StatusOr<TopicDetails> AdminClient::DescribeTopic(const std::string& name) {
+  absl::StatusOr<mdpb::TopicDescription> d = DescribeTopicRecord(name);
+  if (!d.ok()) return d.status();
   TopicDetails out;
-  out.description = d->topic();
+  out.description = *std::move(d);
   absl::StatusOr<mdpb::GetMetadataResponse> md = GetMetadata({name});
   if (!md.ok()) return md.status();
   std::vector<TopicPartition> tps;
@@ -171,11 +173,8 @@ absl::StatusOr<mdpb::TopicDescription> AdminClient::CreatePartitions(const std::
       !absl::IsDeadlineExceeded(r.status())) {
     // Refused after an attempt that timed out (e.g. "already has N
     // partitions"): that attempt may have grown the topic to new_total.
-    mdpb::DescribeTopicRequest dreq;
-    dreq.set_name(name);
-    absl::StatusOr<mdpb::DescribeTopicResponse> d =
-        cluster_->CallMetadata(&mdpb::MetadataService::Stub::DescribeTopic, dreq);
-    if (d.ok() && d->topic().topic().partition_count() == new_total) return d->topic();
+    absl::StatusOr<mdpb::TopicDescription> d = DescribeTopicRecord(name);
+    if (d.ok() && d->topic().partition_count() == new_total) return d;
   }
   if (!r.ok()) return r.status();
   return r->topic();

@@ -75,6 +75,9 @@ class AdminClient {
   Cluster& cluster() { return *cluster_; }
 
  private:
+  // The topic's record and configs (one DescribeTopic call, no partitions).
+  absl::StatusOr<mdpb::TopicDescription> DescribeTopicRecord(const std::string& name);
+
   std::shared_ptr<Cluster> cluster_;
 };
 
