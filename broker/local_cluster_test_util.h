@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "broker/broker_test_util.h"
@@ -151,10 +152,20 @@ class LocalCluster {
   const std::string& dir(uint64_t id) { return dirs_.at(id)->path(); }
   // Applied to the options of every node started from now on.
   void Tweak(std::function<void(NodeOptions&)> f) { tweak_ = std::move(f); }
+  // Messages node `from` has sent so far (delivered or not) of `type`,
+  // with entries or without.
+  uint64_t Routed(uint64_t from, raft::MessageType type, bool with_entries) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = routed_.find({from, static_cast<int>(type), with_entries});
+    return it == routed_.end() ? 0 : it->second;
+  }
 
  private:
   void Route(raft::NodeId from, raft::NodeId to, std::vector<GroupMessage> msgs) {
     std::lock_guard<std::mutex> l(mu_);
+    for (const GroupMessage& m : msgs) {
+      ++routed_[{from.value(), static_cast<int>(m.message.type), !m.message.entries.empty()}];
+    }
     if (cut_.count({from.value(), to.value()})) return;
     auto it = nodes_.find(to.value());
     if (it == nodes_.end() || !it->second) return;
@@ -167,6 +178,7 @@ class LocalCluster {
   std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<Node>> nodes_;
   std::set<std::pair<uint64_t, uint64_t>> cut_;
+  std::map<std::tuple<uint64_t, int, bool>, uint64_t> routed_;
 };
 
 }  // namespace raftlog::broker::testing

@@ -477,8 +477,31 @@ void Node::Loop() {
   }
 }
 
+bool Node::HoldCommitNotice(RaftGroup& g, raft::Message& m) {
+  if (g.id() == kMetadataGroup) return false;
+  const std::pair<raft::NodeId, GroupId> key{m.to, g.id()};
+  if (m.type == raft::MessageType::kApp && m.entries.empty() && m.index == g.node().last_index()) {
+    held_[key] = std::move(m);
+    return true;
+  }
+  // A later append carries the newer commit itself.
+  if (m.type == raft::MessageType::kApp || m.type == raft::MessageType::kSnapshot) {
+    held_.erase(key);
+  }
+  return false;
+}
+
+void Node::FlushCommitNotices() {
+  if (held_.empty()) return;
+  std::map<raft::NodeId, std::vector<GroupMessage>> out;
+  for (auto& [key, m] : held_) out[key.first].push_back({key.second, std::move(m)});
+  held_.clear();
+  SendGrouped(out);
+}
+
 void Node::TickAll() {
   ++counters_.ticks;
+  FlushCommitNotices();
   const Clock::time_point now = Clock::now();
   for (auto& [id, g] : groups_) {
     if (g->failure().ok()) g->node().Tick();
@@ -525,7 +548,10 @@ size_t Node::Round() {
     g->set_round_candidate(false);
     if (!g->failure().ok() || !g->node().HasReady()) continue;
     Work& w = work.emplace_back(Work{g, g->node().GetReady(), absl::OkStatus()});
-    for (raft::Message& m : w.ready.messages) out[m.to].push_back({g->id(), std::move(m)});
+    for (raft::Message& m : w.ready.messages) {
+      if (HoldCommitNotice(*g, m)) continue;
+      out[m.to].push_back({g->id(), std::move(m)});
+    }
     w.ready.messages.clear();
   }
   if (work.empty()) return 0;
@@ -815,6 +841,7 @@ absl::Status Node::RemoveGroup(GroupId group) {
     g->FailPending(absl::UnavailableError(absl::StrFormat("group %d removed", group)));
     dirty_.erase(group);
     checkpointing_.erase(group);
+    std::erase_if(held_, [group](const auto& h) { return h.first.second == group; });
     // Durable before the directory goes, so replay never feeds this
     // incarnation's entries to a later group with the same id.
     journal_->AddGroupRemoved(group);

@@ -23,6 +23,9 @@
 //         group commit, one fsync per active group per round, many at once;
 //      c. send rd.messages_after_persist (again one Send per peer), apply
 //         committed entries (resolving proposals), Advance.
+//      A partition leader's commit notices (appends without entries) are
+//      held until the next append to that follower or the next tick (see
+//      COMMIT NOTICES below).
 //      Rounds repeat while groups have Readys (bounded), then the loop waits
 //      for new work or the next tick.
 // Proposals that arrive while a round is persisting are batched into the
@@ -275,6 +278,24 @@ class Node : public TransportSink {
   // Step 4b of a round: makes every Ready in `work` that must sync durable.
   void Persist(std::vector<Work>& work);
   void SendGrouped(std::map<raft::NodeId, std::vector<GroupMessage>>& out);
+  // COMMIT NOTICES. After a commit the leader's core sends every follower an
+  // append without entries (its prev index is the leader's last index) that
+  // only carries the new commit index, and the follower answers it: per
+  // proposal that is as many messages, and thread wake-ups on three nodes,
+  // as the replication itself, competing for the CPU with the answer to
+  // the client. A partition group's notice is held instead (the newest per
+  // follower) and dropped when a later append to that follower carries the
+  // commit anyway (the next proposal), else sent at the next tick. Only a
+  // follower's knowledge of the commit index waits (at most a tick; the
+  // leader alone answers clients and serves reads), never a proposal: the
+  // leader's commit needs the followers' answers to appends WITH entries.
+  // (An empty probe of a follower whose log ends where the leader's does
+  // has the same shape: it too waits at most a tick.) The metadata group
+  // is not held (followers apply metadata promptly).
+  // Returns true if `m` was held (moved from).
+  bool HoldCommitNotice(RaftGroup& g, raft::Message& m);
+  void FlushCommitNotices();
+  std::map<std::pair<raft::NodeId, GroupId>, raft::Message> held_;
   void FailGroup(RaftGroup& g, absl::Status why);
   std::string GroupDir(GroupId group) const;
   raft::Config RaftConfig(raft::LogIndex applied) const;

@@ -2,7 +2,8 @@
 // cut links and drop stopped nodes; checks elections across many groups,
 // replication with offsets, not-leader answers, leader crash and restart,
 // catch-up by snapshot after compaction, leadership hand-off on shutdown,
-// group commit of concurrent proposals, and group removal.
+// group commit of concurrent proposals, group removal, and commit notices
+// held until the next append or tick.
 #include "broker/node.h"
 
 #include <chrono>
@@ -289,6 +290,62 @@ TEST(NodeHooksTest, HighWatermarkHookFiresWhenAGroupsHighWatermarkAdvances) {
   }));
   std::lock_guard<std::mutex> l(mu);
   for (uint64_t id = 1; id <= 3; ++id) EXPECT_EQ(advanced[id].count(8), 0u) << id;
+}
+
+// Node's COMMIT NOTICES: after a commit the core sends each follower an
+// append without entries that only carries the commit index. A partition
+// group holds it: a closed loop of proposals sends about one per tick
+// instead of one per proposal and follower, and a follower still learns the
+// last commit at the next tick, well before the next heartbeat.
+TEST(NodeCommitNoticeTest, HeldUntilTheNextAppendOrTickNeverLost) {
+  LocalCluster c(3);
+  c.Tweak([](NodeOptions& o) {
+    o.tick_ms = 50;
+    o.heartbeat_ticks = 20;  // 1 s: the tick's flush, not a heartbeat, must tell the followers
+    o.election_ticks = 40;
+  });
+  for (uint64_t id = 1; id <= 3; ++id) c.Start(id);
+  c.EnsureGroupEverywhere(1);
+  const uint64_t leader = c.WaitForLeader(1);
+  ASSERT_NE(leader, 0u);
+  ASSERT_TRUE(c.Propose(leader, 1, {MakeBatch(1, 0)}).ok());
+  const auto commit_of = [&](uint64_t id) {
+    return c.node(id)->Status({1}).value()[0].raft.commit;
+  };
+  ASSERT_TRUE(WaitFor([&] {
+    for (uint64_t id = 1; id <= 3; ++id) {
+      if (commit_of(id) != commit_of(leader)) return false;
+    }
+    return true;
+  }));
+
+  constexpr int kProposals = 30;
+  const uint64_t empty_before = c.Routed(leader, raft::MessageType::kApp, false);
+  const uint64_t full_before = c.Routed(leader, raft::MessageType::kApp, true);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 1; i <= kProposals; ++i) {
+    ASSERT_TRUE(c.Propose(leader, 1, {MakeBatch(1, i)}).ok());
+  }
+  const auto committed_at = std::chrono::steady_clock::now();
+  const LogIndex last = commit_of(leader);
+  // Every follower learns the last commit at the next tick (1 s before a
+  // heartbeat would tell it).
+  for (uint64_t id = 1; id <= 3; ++id) {
+    ASSERT_TRUE(WaitFor([&] { return commit_of(id) == last; })) << "node " << id;
+  }
+  const auto caught_up = std::chrono::steady_clock::now() - committed_at;
+  EXPECT_LT(caught_up, 800ms);
+  const uint64_t ticks =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now() - start)
+                                .count() /
+                            50);
+  const uint64_t empty = c.Routed(leader, raft::MessageType::kApp, false) - empty_before;
+  const uint64_t full = c.Routed(leader, raft::MessageType::kApp, true) - full_before;
+  EXPECT_GE(full, 2u * kProposals);  // every proposal replicated to both followers
+  // At most one notice per follower per tick (plus one), not one per proposal.
+  EXPECT_LE(empty, 2 * (ticks + 2)) << "ticks " << ticks;
+  EXPECT_LT(empty, 2u * kProposals);
 }
 
 TEST_F(NodeTest, ShutdownHandsLeadershipAway) {
