@@ -90,6 +90,15 @@ std::shared_ptr<const ClusterMetadata> Cluster::CachedMetadata() {
   return metadata_;
 }
 
+std::shared_ptr<const ClusterMetadata> Cluster::FreshCachedMetadata() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (stale_ || metadata_ == nullptr ||
+      std::chrono::steady_clock::now() - metadata_->fetched_at >= options_.metadata_max_age) {
+    return nullptr;
+  }
+  return metadata_;
+}
+
 void Cluster::MarkSuspect(const std::string& address) {
   std::lock_guard<std::mutex> l(mu_);
   suspect_until_[address] = std::chrono::steady_clock::now() + std::chrono::seconds(30);

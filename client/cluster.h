@@ -133,6 +133,9 @@ class Cluster {
   // The cached metadata without fetching (null before the first fetch),
   // whatever its age.
   std::shared_ptr<const ClusterMetadata> CachedMetadata();
+  // The cached metadata if Metadata(false) would return it without a call
+  // (not stale, not older than metadata_max_age); else null.
+  std::shared_ptr<const ClusterMetadata> FreshCachedMetadata();
   // Metadata() that gives up (DeadlineExceeded or the last error) at
   // `deadline` instead of after retry_timeout.
   absl::StatusOr<std::shared_ptr<const ClusterMetadata>> MetadataBefore(

@@ -191,10 +191,26 @@ void Producer::Send(ProducerRecord record, SendCallback done) {
   b.bytes += bytes;
   buffered_bytes_ += bytes;
   ++pending_records_;
+  // Without linger, a record for an idle partition is sent from here: one
+  // thread hand-off less on the path of a closed-loop producer (the sender
+  // takes over for retries and queued batches).
+  const bool send_here = options_.linger.count() <= 0 && !q.in_flight && q.batches.size() == 1 &&
+                         Clock::now() >= q.retry_after && !closing_;
   // A new batch's linger deadline may come before the sender's next wake-up
   // (it sleeps up to 100 ms when idle): wake it to recompute.
   const bool wake = new_batch || b.bytes >= options_.batch_size;
   l.unlock();
+  if (send_here && cluster_->FreshCachedMetadata() != nullptr) {
+    SendPartition(tp);
+    l.lock();
+    // Not sent (the leader is unknown: retry after the back-off): the
+    // sender's business now.
+    const PartitionQueue& after = queues_[tp];
+    const bool left = !after.in_flight && !after.batches.empty();
+    l.unlock();
+    if (left) cv_.notify_one();
+    return;
+  }
   if (wake) cv_.notify_one();
 }
 
@@ -385,7 +401,8 @@ void Producer::SendPartition(const TopicPartition& tp) {
         std::lock_guard<std::mutex> l(producer->mu_);
         producer->finished_calls_.push_back(std::move(call));
         --producer->calls_in_flight_;
-        producer->cv_.notify_all();
+        // The sender destroys the context on its next wake-up (at most
+        // 100 ms away; Close does it last): no thread switch per call.
         producer->done_cv_.notify_all();
       }
     };
@@ -409,6 +426,7 @@ void Producer::SendPartition(const TopicPartition& tp) {
 void Producer::OnProduced(const TopicPartition& tp, size_t count, const grpc::Status& status,
                           const apipb::ProduceResponse& resp, const std::string& error_code) {
   std::vector<std::function<void()>> callbacks;
+  bool wake_sender = false;
   {
     std::lock_guard<std::mutex> l(mu_);
     PartitionQueue& q = queues_[tp];
@@ -446,10 +464,13 @@ void Producer::OnProduced(const TopicPartition& tp, size_t count, const grpc::St
       if (retry) cluster_->InvalidateMetadata();
       FailOrRetryLocked(tp, count, err, retry, callbacks);
     }
+    wake_sender = !q.batches.empty() || flushing_ > 0 || closing_;
   }
-  cv_.notify_all();
-  done_cv_.notify_all();
+  // The sender only has work if more batches wait (or a retry); otherwise
+  // waking it would cost a thread switch before the callbacks run.
+  if (wake_sender) cv_.notify_all();
   RunCallbacks(callbacks);
+  done_cv_.notify_all();
 }
 
 void Producer::FailOrRetryLocked(const TopicPartition& tp, size_t count, const absl::Status& error,

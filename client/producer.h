@@ -30,7 +30,10 @@
 //
 // Every Send completes exactly once (callback or future): with the record's
 // offset, or with the error that ended its delivery. Callbacks run on the
-// producer's sender or gRPC threads and must not block. Thread-safe.
+// producer's sender or gRPC threads, or on the caller's thread inside Send
+// (an immediate failure; with linger 0 a record for an idle partition is
+// sent from Send itself, without a hand-off to the sender), and must not
+// block. Thread-safe.
 //
 // SHUTDOWN: Close (and the destructor) returns only once every Produce call
 // has fully ended: its completion callback returned and its gRPC context
