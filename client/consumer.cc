@@ -34,7 +34,10 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(std::shared_ptr<Clust
 }
 
 Consumer::Consumer(std::shared_ptr<Cluster> cluster, ConsumerOptions options)
-    : cluster_(std::move(cluster)), options_(std::move(options)), last_commit_(Clock::now()) {}
+    : cluster_(std::move(cluster)),
+      options_(std::move(options)),
+      fetch_done_(std::make_shared<FetchDone>()),
+      last_commit_(Clock::now()) {}
 
 Consumer::~Consumer() { Close(); }
 
@@ -59,8 +62,7 @@ absl::Status Consumer::Assign(const std::vector<TopicPartition>& partitions) {
     subscription_.clear();
   }
   StopHeartbeat();
-  positions_.clear();
-  buffered_.clear();
+  DropAllPartitions();
   absl::StatusOr<std::shared_ptr<const ClusterMetadata>> md = cluster_->Metadata(true);
   if (!md.ok()) return md.status();
   for (const TopicPartition& tp : partitions) {
@@ -97,7 +99,7 @@ absl::Status Consumer::ResetPosition(const TopicPartition& tp) {
   absl::StatusOr<int64_t> o = ListOffset(tp, options_.auto_offset_reset == OffsetReset::kEarliest);
   if (!o.ok()) return o.status();
   positions_[tp] = *o;
-  buffered_.erase(tp);
+  Invalidate(tp);
   return absl::OkStatus();
 }
 
@@ -111,6 +113,7 @@ absl::Status Consumer::InitPositions(const std::vector<TopicPartition>& partitio
   for (const TopicPartition& tp : partitions) {
     if (auto it = committed.find(tp); it != committed.end()) {
       positions_[tp] = it->second;
+      Invalidate(tp);
       continue;
     }
     if (absl::Status s = ResetPosition(tp); !s.ok()) return s;
@@ -126,8 +129,7 @@ absl::Status Consumer::JoinAndSync() {
     MaybeAutoCommit(/*force=*/true);
     if (listener_.on_revoked) listener_.on_revoked(held);
   }
-  positions_.clear();
-  buffered_.clear();
+  DropAllPartitions();
   {
     // generation_ >= 0 only while this member holds its generation's
     // assignment: whatever fails below leaves -1, and the next Poll rejoins.
@@ -186,11 +188,12 @@ absl::Status Consumer::JoinAndSync() {
     // the partitions are taken. The member id is kept: the coordinator
     // recognises the rejoin.
     const auto abandon = [this](absl::Status s) {
-      std::lock_guard<std::mutex> l(mu_);
-      generation_ = -1;
-      rejoin_needed_ = true;
-      positions_.clear();
-      buffered_.clear();
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        generation_ = -1;
+        rejoin_needed_ = true;
+      }
+      DropAllPartitions();
       return s;
     };
     apipb::SyncGroupRequest sync;
@@ -262,19 +265,59 @@ void Consumer::StopHeartbeat() {
   if (heartbeat_.joinable()) heartbeat_.join();
 }
 
-absl::Status Consumer::FetchOnce(milliseconds max_wait) {
-  absl::StatusOr<std::shared_ptr<const ClusterMetadata>> md = cluster_->Metadata();
-  if (!md.ok()) return md.status();
+// A Fetch to one leader, in flight or ended and not yet taken in. The
+// completion callback only stores the status; an Ended guard riding in it
+// queues the call on FetchDone when destroyed, after gRPC's last use of the
+// call on its thread. Calls are taken in and destroyed by the consumer's
+// thread (CollectFetches, CancelAllFetches), so no gRPC work of ours
+// outlives the Consumer, nor its Cluster's channels (see the header).
+struct Consumer::FetchCall {
+  std::string address;
+  grpc::ClientContext ctx;
+  apipb::FetchRequest req;
+  apipb::FetchResponse resp;
+  grpc::Status status;
+  std::vector<std::pair<TopicPartition, uint64_t>> epochs;  // as sent
+  bool cancelled = false;
+};
+
+struct Consumer::FetchDone {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<FetchCall*> ended;  // not yet taken in
+};
+
+void Consumer::Invalidate(const TopicPartition& tp) {
+  epochs_[tp] = ++last_epoch_;
+  if (buffered_.erase(tp) > 0) {
+    ready_.erase(std::remove(ready_.begin(), ready_.end(), tp), ready_.end());
+  }
+  // A Fetch in flight for it would answer for the old position: cancel it
+  // (it may be long-polling) so the next one can go to that leader at once.
+  if (auto it = fetching_.find(tp); it != fetching_.end() && !it->second->cancelled) {
+    it->second->cancelled = true;
+    it->second->ctx.TryCancel();
+  }
+}
+
+void Consumer::DropAllPartitions() {
+  for (const auto& [tp, pos] : positions_) Invalidate(tp);
+  positions_.clear();
+  epochs_.clear();  // last_epoch_ keeps rising: a partition assigned again gets a new epoch
+  buffered_.clear();
+  ready_.clear();
+}
+
+absl::Status Consumer::SendFetches(milliseconds max_wait) {
   std::vector<TopicPartition> order;
   for (const auto& [tp, pos] : positions_) {
-    if (buffered_[tp].empty()) order.push_back(tp);
+    if (!buffered_.contains(tp) && !fetching_.contains(tp)) order.push_back(tp);
   }
-  if (order.empty()) {
-    std::this_thread::sleep_for(std::min(max_wait, milliseconds(100)));
-    return absl::OkStatus();
-  }
+  if (order.empty()) return absl::OkStatus();
+  absl::StatusOr<std::shared_ptr<const ClusterMetadata>> md = cluster_->Metadata();
+  if (!md.ok()) return md.status();
   std::rotate(order.begin(), order.begin() + (rotate_++ % order.size()), order.end());
-  std::map<std::string, apipb::FetchRequest> by_leader;
+  std::map<std::string, std::unique_ptr<FetchCall>> calls;
   bool missing_leader = false;
   for (const TopicPartition& tp : order) {
     absl::StatusOr<std::pair<uint64_t, std::string>> leader = (*md)->Leader(tp);
@@ -282,122 +325,173 @@ absl::Status Consumer::FetchOnce(milliseconds max_wait) {
       missing_leader = true;
       continue;
     }
-    apipb::FetchRequest& req = by_leader[leader->second];
-    apipb::FetchPartition* p = req.add_partitions();
+    if (in_flight_.contains(leader->second)) continue;  // one Fetch per leader at a time
+    std::unique_ptr<FetchCall>& call = calls[leader->second];
+    if (call == nullptr) call = std::make_unique<FetchCall>();
+    apipb::FetchPartition* p = call->req.add_partitions();
     p->set_topic(tp.topic);
     p->set_partition(tp.partition);
     p->set_offset(positions_[tp]);
     p->set_partition_max_bytes(options_.partition_max_bytes);
+    call->epochs.emplace_back(tp, epochs_[tp]);
+    // The response is parsed into the message given here, and a bytes field
+    // keeps its string's capacity: hand it a used-up buffer, so a 1 MB
+    // answer lands in memory already mapped (no page faults, no munmap).
+    if (!spare_bytes_.empty()) {
+      call->resp.add_partitions()->mutable_records()->swap(spare_bytes_.back());
+      spare_bytes_.pop_back();
+    }
   }
   if (missing_leader) cluster_->InvalidateMetadata();
-  if (by_leader.empty()) {
-    std::this_thread::sleep_for(options_.client.retry_backoff);
-    return absl::OkStatus();
-  }
-  struct Call {
-    grpc::ClientContext ctx;
-    apipb::FetchRequest req;
-    apipb::FetchResponse resp;
-    grpc::Status status;
-  };
-  // Counts calls that are over: an Ended guard rides in each completion
-  // callback and is destroyed with it, after gRPC's last use of the call on
-  // its thread. The contexts (calls) are destroyed by this thread, after
-  // every guard, so no gRPC work of ours outlives FetchOnce (nor the
-  // Consumer, nor its Cluster's channels; see the header).
-  struct Done {
-    std::mutex mu;
-    std::condition_variable cv;
-    size_t ended = 0;
-  };
+  // Long-poll only when there is nothing left to hand out: a Fetch that
+  // waits at the broker for data of a caught-up partition would otherwise
+  // hold its leader's slot while this consumer runs dry on its other
+  // partitions there. With max_wait 0 it answers at once; a Fetch sent with
+  // nothing buffered covers every partition of its leader, so any new data
+  // there ends the wait.
+  if (!buffered_.empty()) max_wait = milliseconds(0);
   struct Ended {
-    explicit Ended(std::shared_ptr<Done> d) : done(std::move(d)) {}
+    Ended(std::shared_ptr<FetchDone> d, FetchCall* c) : done(std::move(d)), call(c) {}
     Ended(const Ended&) = delete;
     Ended& operator=(const Ended&) = delete;
     ~Ended() {
       std::lock_guard<std::mutex> l(done->mu);
-      ++done->ended;
+      done->ended.push_back(call);
       done->cv.notify_all();
     }
-    const std::shared_ptr<Done> done;
+    const std::shared_ptr<FetchDone> done;
+    FetchCall* const call;
   };
-  auto done = std::make_shared<Done>();
-  std::vector<std::unique_ptr<Call>> calls;
-  for (auto& [address, req] : by_leader) {
-    auto call = std::make_unique<Call>();
-    call->req = std::move(req);
-    call->req.set_max_wait_ms(static_cast<int32_t>(max_wait.count()));
-    call->req.set_min_bytes(options_.fetch_min_bytes);
-    call->req.set_max_bytes(options_.fetch_max_bytes);
+  for (auto& [address, call] : calls) {
+    FetchCall* c = call.get();
+    c->address = address;
+    c->req.set_max_wait_ms(static_cast<int32_t>(max_wait.count()));
+    c->req.set_min_bytes(options_.fetch_min_bytes);
+    c->req.set_max_bytes(options_.fetch_max_bytes);
     // A leader that has not answered attempt_timeout after its long-poll
     // wait is taken for gone (paused, cut off): the metadata is refreshed
     // and the next round asks whoever leads then.
-    call->ctx.set_deadline(
-        std::chrono::system_clock::now() + max_wait +
-        std::min(options_.client.request_timeout, options_.client.attempt_timeout));
-    Call* c = call.get();
-    calls.push_back(std::move(call));
-    auto ended = std::make_shared<Ended>(done);
+    c->ctx.set_deadline(std::chrono::system_clock::now() + max_wait +
+                        std::min(options_.client.request_timeout, options_.client.attempt_timeout));
+    for (const auto& [tp, epoch] : c->epochs) fetching_[tp] = c;
+    in_flight_[address] = std::move(call);
+    auto ended = std::make_shared<Ended>(fetch_done_, c);
     cluster_->At(address).data->async()->Fetch(
         &c->ctx, &c->req, &c->resp, [c, ended](grpc::Status s) { c->status = std::move(s); });
   }
+  return absl::OkStatus();
+}
+
+absl::Status Consumer::CollectFetches(std::optional<Clock::time_point> until) {
+  std::vector<FetchCall*> ended;
   {
-    std::unique_lock<std::mutex> l(done->mu);
-    done->cv.wait(l, [&] { return done->ended == calls.size(); });
+    std::unique_lock<std::mutex> l(fetch_done_->mu);
+    if (until) fetch_done_->cv.wait_until(l, *until, [&] { return !fetch_done_->ended.empty(); });
+    ended.swap(fetch_done_->ended);
   }
-  for (const std::unique_ptr<Call>& call : calls) {
-    if (!call->status.ok()) {
-      cluster_->InvalidateMetadata();
+  absl::Status first;
+  for (FetchCall* c : ended) {
+    auto it = in_flight_.find(c->address);
+    std::unique_ptr<FetchCall> call = std::move(it->second);
+    in_flight_.erase(it);
+    for (const auto& [tp, epoch] : call->epochs) fetching_.erase(tp);
+    if (absl::Status s = HandleFetched(*call); !s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
+absl::Status Consumer::HandleFetched(FetchCall& call) {
+  if (!call.status.ok()) {
+    if (!call.cancelled) cluster_->InvalidateMetadata();
+    return absl::OkStatus();
+  }
+  for (apipb::FetchPartitionResponse& p : *call.resp.mutable_partitions()) {
+    const TopicPartition tp{p.topic(), p.partition()};
+    auto pos = positions_.find(tp);
+    auto epoch = epochs_.find(tp);
+    auto sent = std::find_if(call.epochs.begin(), call.epochs.end(),
+                             [&](const auto& e) { return e.first == tp; });
+    // Not assigned any more, or moved since the Fetch was sent: stale.
+    if (pos == positions_.end() || epoch == epochs_.end() || sent == call.epochs.end() ||
+        sent->second != epoch->second) {
       continue;
     }
-    for (const apipb::FetchPartitionResponse& p : call->resp.partitions()) {
-      const TopicPartition tp{p.topic(), p.partition()};
-      auto pos = positions_.find(tp);
-      if (pos == positions_.end()) continue;
-      if (p.error() == apipb::OFFSET_OUT_OF_RANGE) {
-        if (absl::Status s = ResetPosition(tp); !s.ok()) return s;
-        continue;
-      }
-      if (p.error() != apipb::ERROR_NONE) {
-        if (p.error() == apipb::NOT_LEADER || p.error() == apipb::LEADER_NOT_AVAILABLE ||
-            p.error() == apipb::UNKNOWN_TOPIC_OR_PARTITION) {
-          cluster_->InvalidateMetadata();
-        }
-        continue;
-      }
-      const std::string& bytes = p.records();
-      std::span<const uint8_t> rest(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-      std::deque<ConsumerRecord>& out = buffered_[tp];
-      int64_t next = pos->second;
-      while (!rest.empty()) {
-        absl::StatusOr<size_t> size = storage::BatchSize(rest);
-        if (!size.ok() || *size > rest.size()) break;  // a partial batch at the end: refetch
-        std::span<const uint8_t> batch = rest.first(*size);
-        rest = rest.subspan(*size);
-        absl::StatusOr<storage::BatchHeader> h = storage::ParseBatchHeader(batch);
-        storage::ValidateOptions vo;
-        vo.allow_compacted = true;
-        absl::StatusOr<std::vector<storage::Record>> records = storage::DecodeBatch(batch, vo);
-        if (!h.ok() || !records.ok()) {
-          return absl::DataLossError(absl::StrFormat(
-              "%s-%d: fetched a damaged batch at offset %d: %s", tp.topic, tp.partition, next,
-              (h.ok() ? records.status() : h.status()).message()));
-        }
-        if (!h->is_control()) {
-          for (storage::Record& r : *records) {
-            if (r.offset < next) continue;
-            out.push_back(ConsumerRecord{tp.topic, tp.partition, r.offset, r.timestamp,
-                                         std::move(r.key), std::move(r.value),
-                                         std::move(r.headers)});
-          }
-        }
-        next = std::max(next, h->next_offset());
-      }
-      // Nothing buffered (control or compacted-away records): move past them.
-      if (out.empty()) pos->second = next;
+    if (p.error() == apipb::OFFSET_OUT_OF_RANGE) {
+      if (absl::Status s = ResetPosition(tp); !s.ok()) return s;
+      continue;
     }
+    if (p.error() != apipb::ERROR_NONE) {
+      if (p.error() == apipb::NOT_LEADER || p.error() == apipb::LEADER_NOT_AVAILABLE ||
+          p.error() == apipb::UNKNOWN_TOPIC_OR_PARTITION) {
+        cluster_->InvalidateMetadata();
+      }
+      continue;
+    }
+    if (p.records().empty()) continue;
+    Buffer& buf = buffered_[tp];
+    buf.bytes = std::move(*p.mutable_records());
+    buf.batch_next_offset = pos->second;
+    ready_.push_back(tp);
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Consumer::Drain(const TopicPartition& tp, Buffer& buf,
+                                     std::vector<ConsumerRecord>& out) {
+  const size_t max = static_cast<size_t>(options_.max_poll_records);
+  int64_t& position = positions_[tp];
+  while (true) {
+    while (buf.pending_next < buf.pending.size() && out.size() < max) {
+      storage::Record& r = buf.pending[buf.pending_next++];
+      if (r.offset < position) continue;  // before the fetch offset, in its batch
+      position = r.offset + 1;
+      if (out.capacity() == 0) out.reserve(max);
+      out.push_back(ConsumerRecord{tp.topic, tp.partition, r.offset, r.timestamp, std::move(r.key),
+                                   std::move(r.value), std::move(r.headers)});
+    }
+    if (buf.pending_next < buf.pending.size()) return false;  // max_poll_records reached
+    // The decoded batch is used up: move past it (control records, and
+    // records compaction removed at its end).
+    position = std::max(position, buf.batch_next_offset);
+    buf.pending.clear();
+    buf.pending_next = 0;
+    if (buf.pos >= buf.bytes.size()) return true;
+    if (out.size() >= max) return false;
+    std::span<const uint8_t> rest(reinterpret_cast<const uint8_t*>(buf.bytes.data()) + buf.pos,
+                                  buf.bytes.size() - buf.pos);
+    absl::StatusOr<size_t> size = storage::BatchSize(rest);
+    if (!size.ok() || *size > rest.size()) return true;  // a partial batch at the end: refetch
+    std::span<const uint8_t> batch = rest.first(*size);
+    absl::StatusOr<storage::BatchHeader> h = storage::ParseBatchHeader(batch);
+    storage::ValidateOptions vo;
+    vo.allow_compacted = true;
+    absl::StatusOr<std::vector<storage::Record>> records = storage::DecodeBatch(batch, vo);
+    if (!h.ok() || !records.ok()) {
+      // Left in place: the next Poll that reaches it reports it again.
+      return absl::DataLossError(
+          absl::StrFormat("%s-%d: fetched a damaged batch at offset %d: %s", tp.topic, tp.partition,
+                          position, (h.ok() ? records.status() : h.status()).message()));
+    }
+    buf.pos += *size;
+    buf.batch_next_offset = h->next_offset();
+    if (!h->is_control()) buf.pending = *std::move(records);
+  }
+}
+
+void Consumer::CancelAllFetches() {
+  for (auto& [address, call] : in_flight_) {
+    if (!call->cancelled) {
+      call->cancelled = true;
+      call->ctx.TryCancel();
+    }
+  }
+  {
+    std::unique_lock<std::mutex> l(fetch_done_->mu);
+    fetch_done_->cv.wait(l, [&] { return fetch_done_->ended.size() == in_flight_.size(); });
+    fetch_done_->ended.clear();
+  }
+  fetching_.clear();
+  in_flight_.clear();
 }
 
 absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Poll(milliseconds timeout) {
@@ -414,17 +508,39 @@ absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Poll(milliseconds timeout)
   const Clock::time_point deadline = Clock::now() + timeout;
   std::vector<ConsumerRecord> out;
   while (true) {
-    for (auto& [tp, records] : buffered_) {
-      while (!records.empty() && static_cast<int>(out.size()) < options_.max_poll_records) {
-        positions_[tp] = records.front().offset + 1;
-        out.push_back(std::move(records.front()));
-        records.pop_front();
+    if (absl::Status s = CollectFetches(std::nullopt); !s.ok()) return s;
+    // Partitions in the order their data arrived; one that stops at
+    // max_poll_records stays first for the next Poll.
+    while (!ready_.empty() && out.size() < static_cast<size_t>(options_.max_poll_records)) {
+      const TopicPartition tp = ready_.front();
+      absl::StatusOr<bool> used_up = Drain(tp, buffered_.at(tp), out);
+      if (!used_up.ok()) {
+        if (out.empty()) return used_up.status();
+        break;  // return what came before the damaged batch first
       }
+      if (!*used_up) break;
+      auto used = buffered_.find(tp);
+      if (spare_bytes_.size() < positions_.size()) {
+        used->second.bytes.clear();
+        spare_bytes_.push_back(std::move(used->second.bytes));
+      }
+      buffered_.erase(used);
+      ready_.pop_front();
     }
-    if (!out.empty() || rejoin_needed_) return out;
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return out;
-    if (absl::Status s = FetchOnce(std::min(left, options_.fetch_max_wait)); !s.ok()) return s;
+    if (rejoin_needed_) return out;
+    // Prefetch: the next batches travel while these are handled.
+    absl::Status sent = SendFetches(options_.fetch_max_wait);
+    if (!out.empty()) return out;  // a failed send is retried by the next Poll
+    if (!sent.ok()) return sent;
+    const Clock::duration left = deadline - Clock::now();
+    if (left <= Clock::duration::zero()) return out;
+    if (in_flight_.empty()) {  // nothing assigned, or no leader known
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(left, positions_.empty() ? Clock::duration(milliseconds(100))
+                                                             : options_.client.retry_backoff));
+      continue;
+    }
+    if (absl::Status s = CollectFetches(deadline); !s.ok()) return s;
   }
 }
 
@@ -436,7 +552,7 @@ absl::Status Consumer::Seek(const TopicPartition& tp, int64_t offset) {
   }
   if (offset < 0) return absl::InvalidArgumentError("seek: negative offset");
   it->second = offset;
-  buffered_.erase(tp);
+  Invalidate(tp);
   return absl::OkStatus();
 }
 
@@ -546,6 +662,7 @@ void Consumer::Close() {
     group_mode = group_mode_;
     member = member_id_;
   }
+  CancelAllFetches();
   if (group_mode && generation_ >= 0) MaybeAutoCommit(/*force=*/true);
   StopHeartbeat();
   if (group_mode && !member.empty()) {

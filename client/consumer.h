@@ -14,6 +14,21 @@
 //     changes (metadata refresh on NOT_LEADER), resets out-of-range offsets
 //     by policy, and returns at most max_poll_records, in offset order per
 //     partition.
+//   - Prefetch (as Kafka's consumer): before Poll returns, it sends the next
+//     Fetch for the partitions with nothing buffered and no Fetch in flight
+//     (one Fetch per leader at a time), so the next batches travel while
+//     the application handles these. It long-polls only when nothing is
+//     left to hand out (else the broker answers at once, so that a
+//     caught-up partition cannot hold its leader's Fetch while the others
+//     run dry). Fetched bytes are kept as returned (whole batches) and
+//     decoded in Poll, one batch at a time, as records are handed out;
+//     partitions are served in the order their data arrived. Seek,
+//     SeekToBeginning/End, an out-of-range reset, Assign and a rebalance
+//     drop what was fetched for the partitions they touch: every
+//     partition's position carries an epoch, bumped by each of those, and
+//     a Fetch answered for an older epoch is discarded (and cancelled when
+//     still in flight), so Poll never returns a record from before the
+//     move.
 //   - Commits: automatic every auto_commit_interval (in Poll, and before a
 //     rebalance and on Close), or CommitSync / CommitAsync of the positions
 //     or of given offsets; fenced by the group generation.
@@ -30,11 +45,13 @@
 // Commit...); only the heartbeat runs on its own thread. Rebalance
 // callbacks run inside Poll.
 //
-// SHUTDOWN: no RPC of a Consumer outlives the call that started it: Poll
-// waits until each of its Fetches has fully ended (the completion callback
-// and gRPC's last use of the call on its thread) and destroys their
-// contexts itself. So destroying the Consumer, then its Cluster (the
-// channels), then leaving the process races with no gRPC work of ours.
+// SHUTDOWN: no RPC of a Consumer outlives the Consumer: a prefetch may
+// outlive the Poll that sent it, but Close (and so the destructor) cancels
+// every Fetch in flight and waits until each has fully ended (the
+// completion callback and gRPC's last use of the call on its thread), then
+// destroys their contexts itself; every other RPC ends within the call that
+// started it. So destroying the Consumer, then its Cluster (the channels),
+// then leaving the process races with no gRPC work of ours.
 #pragma once
 
 #include <atomic>
@@ -137,8 +154,33 @@ class Consumer {
   absl::Status InitPositions(const std::vector<TopicPartition>& partitions);
   absl::Status ResetPosition(const TopicPartition& tp);
   absl::StatusOr<int64_t> ListOffset(const TopicPartition& tp, bool earliest);
-  // One round of fetches from every leader; appends to buffered_.
-  absl::Status FetchOnce(std::chrono::milliseconds max_wait);
+  // Fetched bytes of one partition, decoded lazily by Drain.
+  struct Buffer {
+    std::string bytes;                     // whole batches as the broker returned them
+    size_t pos = 0;                        // start of the next undecoded batch in `bytes`
+    std::vector<storage::Record> pending;  // decoded, not yet returned
+    size_t pending_next = 0;
+    int64_t batch_next_offset = 0;  // next_offset() of the batch in `pending`
+  };
+  struct FetchCall;
+  struct FetchDone;
+  // Drops what was fetched or is being fetched for `tp` (a new epoch).
+  void Invalidate(const TopicPartition& tp);
+  // Invalidate for every partition, and forgets them.
+  void DropAllPartitions();
+  // Sends a Fetch to each leader with none in flight, for its partitions
+  // with nothing buffered and none in flight.
+  absl::Status SendFetches(std::chrono::milliseconds max_wait);
+  // Takes in the Fetches that have ended; waits until `until` for one when
+  // none has and `until` is set.
+  absl::Status CollectFetches(std::optional<std::chrono::steady_clock::time_point> until);
+  absl::Status HandleFetched(FetchCall& call);
+  // Moves records of `tp`'s buffer to `out` (up to max_poll_records);
+  // true when the buffer is used up.
+  absl::StatusOr<bool> Drain(const TopicPartition& tp, Buffer& buf,
+                             std::vector<ConsumerRecord>& out);
+  // Cancels every Fetch in flight and waits until each has ended.
+  void CancelAllFetches();
   void HeartbeatLoop();
   void StopHeartbeat();
   void MaybeAutoCommit(bool force);
@@ -156,7 +198,16 @@ class Consumer {
   std::atomic<bool> rejoin_needed_{false};
 
   std::map<TopicPartition, int64_t> positions_;  // assigned partitions -> next offset
-  std::map<TopicPartition, std::deque<ConsumerRecord>> buffered_;
+  // Epoch of each assigned partition's position (see the header comment).
+  std::map<TopicPartition, uint64_t> epochs_;
+  uint64_t last_epoch_ = 0;
+  std::map<TopicPartition, Buffer> buffered_;  // non-empty buffers only
+  std::deque<TopicPartition> ready_;           // buffered_'s keys, by arrival
+  std::vector<std::string> spare_bytes_;       // used-up Buffer::bytes, for the next Fetches
+  // Fetches in flight (or ended, not yet taken in), by leader address.
+  std::map<std::string, std::unique_ptr<FetchCall>> in_flight_;
+  std::map<TopicPartition, FetchCall*> fetching_;  // partitions in those
+  std::shared_ptr<FetchDone> fetch_done_;
   size_t rotate_ = 0;  // fetch order rotation, so no partition starves
   std::chrono::steady_clock::time_point last_commit_;
   std::map<TopicPartition, int64_t> last_committed_;

@@ -11,7 +11,13 @@
 //   - with a partition leader killed mid-stream, every acknowledged record is
 //     still read back (retries follow the new leader);
 //   - with a partition leader paused (SIGSTOP: silent, not refusing), the
-//     producer, metadata calls and the consumer move on within seconds.
+//     producer, metadata calls and the consumer move on within seconds;
+//   - the consumer's prefetched batches never outlive a Seek,
+//     SeekToBeginning/End or Assign; max_poll_records splits a batch across
+//     Polls without a gap or a duplicate; Close cancels a long-polling
+//     prefetch instead of waiting it out; a caught-up partition's Fetch does
+//     not hold its leader while the consumer runs dry on another partition
+//     there.
 // Every wait is bounded; nothing is timed.
 #include <atomic>
 #include <chrono>
@@ -453,6 +459,214 @@ TEST_F(ClientIntegrationTest, APausedLeaderOnlyDelaysMetadataProduceAndFetch) {
   std::vector<ConsumerRecord> got = ReadAtLeast(**c, 10);
   EXPECT_EQ(got.size(), 10u);
   cluster_->Resume(paused);
+}
+
+// The consumer prefetches (the next Fetch is sent before Poll returns) and
+// decodes batches lazily: what it fetched for a partition before a Seek,
+// SeekToBeginning/End or Assign must never be returned after it, a batch
+// split by max_poll_records must continue where it stopped, and Close must
+// not wait out a prefetch's long-poll.
+TEST_F(ClientIntegrationTest, PrefetchedRecordsNeverOutliveASeekAndBatchesSplitAcrossPolls) {
+  CreateTopic("seeks", 1);
+  std::unique_ptr<Producer> producer = MakeProducer(client::Acks::kAll);
+  ASSERT_NE(producer, nullptr);
+  // 10 flushes of 20 records: offsets 0..199 in (at least) 10 batches.
+  for (int b = 0; b < 10; ++b) {
+    for (int i = 0; i < 20; ++i) {
+      ProducerRecord r;
+      r.topic = "seeks";
+      r.value = "v" + std::to_string(b * 20 + i);
+      producer->Send(std::move(r),
+                     [](absl::StatusOr<RecordMetadata> m) { EXPECT_TRUE(m.ok()) << m.status(); });
+    }
+    ASSERT_TRUE(producer->Flush(60s).ok());
+  }
+  const TopicPartition tp{"seeks", 0};
+  const auto expect_from = [](const std::vector<ConsumerRecord>& got, int64_t first) {
+    ASSERT_FALSE(got.empty());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].offset, first + static_cast<int64_t>(i));
+      EXPECT_EQ(got[i].value, "v" + std::to_string(got[i].offset));
+    }
+  };
+  const auto poll = [](Consumer& c) {
+    absl::StatusOr<std::vector<ConsumerRecord>> r = c.Poll(5s);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *std::move(r) : std::vector<ConsumerRecord>{};
+  };
+
+  // One batch per Fetch (a fetch returns at least one whole batch), so
+  // every Poll leaves a prefetch of the next batch behind.
+  ConsumerOptions o = ConsumerOpts("");
+  o.partition_max_bytes = 100;
+  o.fetch_max_wait = 300ms;
+  absl::StatusOr<std::unique_ptr<Consumer>> c = Consumer::Create(conn_, o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE((*c)->Assign({tp}).ok());
+  std::vector<ConsumerRecord> got = poll(**c);
+  expect_from(got, 0);
+  ASSERT_LT(got.size(), 200u);
+  // Let the prefetch of what follows arrive, then move away from it.
+  std::this_thread::sleep_for(500ms);
+  ASSERT_TRUE((*c)->Seek(tp, 5).ok());
+  EXPECT_EQ(*(*c)->Position(tp), 5);
+  expect_from(poll(**c), 5);
+
+  std::this_thread::sleep_for(500ms);
+  ASSERT_TRUE((*c)->SeekToEnd({tp}).ok());
+  EXPECT_EQ(*(*c)->Position(tp), 200);
+  absl::StatusOr<std::vector<ConsumerRecord>> none = (*c)->Poll(700ms);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty()) << "first stale record at offset " << none->front().offset;
+  EXPECT_EQ(*(*c)->Position(tp), 200);
+
+  ASSERT_TRUE((*c)->SeekToBeginning({tp}).ok());
+  expect_from(poll(**c), 0);
+  ASSERT_TRUE((*c)->Seek(tp, 150).ok());  // right after a Poll: its prefetch is in flight
+  got = poll(**c);
+  expect_from(got, 150);
+  EXPECT_EQ(*(*c)->Position(tp), got.back().offset + 1);
+
+  // Whole-batch fetches, at most 7 records per Poll: each batch is split
+  // across Polls and read on from where the last one stopped.
+  o.partition_max_bytes = 1 << 20;
+  o.max_poll_records = 7;
+  absl::StatusOr<std::unique_ptr<Consumer>> small = Consumer::Create(conn_, o);
+  ASSERT_TRUE(small.ok()) << small.status();
+  ASSERT_TRUE((*small)->Assign({tp}).ok());
+  std::vector<ConsumerRecord> all;
+  const Clock::time_point deadline = Clock::now() + 60s;
+  while (all.size() < 200 && Clock::now() < deadline) {
+    std::vector<ConsumerRecord> r = poll(**small);
+    EXPECT_LE(r.size(), 7u);
+    for (ConsumerRecord& rec : r) all.push_back(std::move(rec));
+    if (!all.empty()) {
+      EXPECT_EQ(*(*small)->Position(tp), all.back().offset + 1);
+    }
+  }
+  ASSERT_EQ(all.size(), 200u);
+  expect_from(all, 0);
+
+  // Close with a prefetch long-polling at the end of the log (10 s wait):
+  // it is cancelled, not waited out.
+  o.max_poll_records = 500;
+  o.fetch_max_wait = 10s;
+  absl::StatusOr<std::unique_ptr<Consumer>> tail = Consumer::Create(conn_, o);
+  ASSERT_TRUE(tail.ok()) << tail.status();
+  ASSERT_TRUE((*tail)->Assign({tp}).ok());
+  ASSERT_TRUE((*tail)->Seek(tp, 190).ok());
+  expect_from(poll(**tail), 190);
+  const Clock::time_point close_start = Clock::now();
+  (*tail)->Close();
+  tail->reset();
+  EXPECT_LT(Clock::now() - close_start, 5s) << "Close waited for the prefetch's long-poll";
+}
+
+TEST_F(ClientIntegrationTest, AssignDropsWhatWasPrefetchedForThePreviousPartitions) {
+  CreateTopic("pairs", 2);
+  std::unique_ptr<Producer> producer = MakeProducer(client::Acks::kAll);
+  ASSERT_NE(producer, nullptr);
+  for (int32_t p = 0; p < 2; ++p) {
+    for (int b = 0; b < 5; ++b) {
+      for (int i = 0; i < 20; ++i) {
+        ProducerRecord r;
+        r.topic = "pairs";
+        r.partition = p;
+        r.value = "p" + std::to_string(p) + "-" + std::to_string(b * 20 + i);
+        producer->Send(std::move(r),
+                       [](absl::StatusOr<RecordMetadata> m) { EXPECT_TRUE(m.ok()) << m.status(); });
+      }
+      ASSERT_TRUE(producer->Flush(60s).ok());
+    }
+  }
+  ConsumerOptions o = ConsumerOpts("");
+  o.partition_max_bytes = 100;  // one batch per Fetch: a prefetch follows each Poll
+  absl::StatusOr<std::unique_ptr<Consumer>> c = Consumer::Create(conn_, o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE((*c)->Assign({{"pairs", 0}}).ok());
+  absl::StatusOr<std::vector<ConsumerRecord>> first = (*c)->Poll(5s);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_FALSE(first->empty());
+  EXPECT_EQ(first->front().offset, 0);
+  std::this_thread::sleep_for(500ms);  // the prefetch of partition 0 arrives
+  ASSERT_TRUE((*c)->Assign({{"pairs", 1}}).ok());
+  std::vector<ConsumerRecord> got = ReadAtLeast(**c, 100);
+  ASSERT_EQ(got.size(), 100u);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].partition, 1);
+    EXPECT_EQ(got[i].offset, static_cast<int64_t>(i));
+    EXPECT_EQ(got[i].value, "p1-" + std::to_string(i));
+  }
+  // Back to partition 0: from the start again (no group, earliest), not
+  // from the batch prefetched before.
+  ASSERT_TRUE((*c)->Assign({{"pairs", 0}}).ok());
+  absl::StatusOr<std::vector<ConsumerRecord>> again = (*c)->Poll(5s);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_FALSE(again->empty());
+  EXPECT_EQ(again->front().partition, 0);
+  EXPECT_EQ(again->front().offset, 0);
+}
+
+TEST_F(ClientIntegrationTest, ACaughtUpPartitionDoesNotStallItsLeadersOtherPartitions) {
+  // Two partitions with the same leader (4 partitions on 3 nodes: two
+  // share one): `idle` gets nothing, `busy` 10 batches. With 5 records per
+  // Poll, `busy` stays buffered across Polls while `idle` is fetched alone;
+  // that Fetch must not long-poll (10 s here) and hold the leader while
+  // `busy` runs dry.
+  CreateTopic("shared", 4);
+  // Leaders move to the preferred replica (the first) after creation:
+  // pair the partitions once they are there.
+  std::map<uint64_t, std::vector<int32_t>> by_leader;
+  for (int attempt = 0; attempt < 300; ++attempt) {
+    by_leader.clear();
+    absl::StatusOr<client::TopicDetails> d = admin_->DescribeTopic("shared");
+    ASSERT_TRUE(d.ok()) << d.status();
+    int settled = 0;
+    for (const client::PartitionDetails& p : d->partitions) {
+      by_leader[p.leader].push_back(p.partition);
+      if (p.leader != 0 && !p.replicas.empty() && p.leader == p.replicas[0]) ++settled;
+    }
+    if (settled == 4) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(conn_->Metadata(true).ok());
+  int32_t idle = -1, busy = -1;
+  for (const auto& [id, ps] : by_leader) {
+    if (id != 0 && ps.size() >= 2) {
+      idle = ps[0];
+      busy = ps[1];
+    }
+  }
+  ASSERT_GE(busy, 0) << "no two partitions share a leader";
+  std::unique_ptr<Producer> producer = MakeProducer(client::Acks::kAll);
+  ASSERT_NE(producer, nullptr);
+  for (int b = 0; b < 10; ++b) {
+    for (int i = 0; i < 20; ++i) {
+      ProducerRecord r;
+      r.topic = "shared";
+      r.partition = busy;
+      r.value = "v" + std::to_string(b * 20 + i);
+      producer->Send(std::move(r),
+                     [](absl::StatusOr<RecordMetadata> m) { EXPECT_TRUE(m.ok()) << m.status(); });
+    }
+    ASSERT_TRUE(producer->Flush(60s).ok());
+  }
+  ConsumerOptions o = ConsumerOpts("");
+  o.partition_max_bytes = 100;  // one batch per Fetch
+  o.max_poll_records = 5;
+  o.fetch_max_wait = 10s;
+  absl::StatusOr<std::unique_ptr<Consumer>> c = Consumer::Create(conn_, o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE((*c)->Assign({{"shared", idle}, {"shared", busy}}).ok());
+  const Clock::time_point start = Clock::now();
+  std::vector<ConsumerRecord> got = ReadAtLeast(**c, 200);
+  // Ten one-batch Fetches take well under a second; one held Fetch, 10 s.
+  EXPECT_LT(Clock::now() - start, 5s) << "a Fetch for the caught-up partition held the leader";
+  ASSERT_EQ(got.size(), 200u);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].partition, busy);
+    EXPECT_EQ(got[i].offset, static_cast<int64_t>(i));
+  }
 }
 
 TEST(ClientConnectTest, AnUnreachableClusterNamesTheAddressesTried) {
