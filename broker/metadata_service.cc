@@ -50,7 +50,6 @@ RAFTLOG_METADATA_OP(ListTopics, ListTopicsRequest, ListTopicsResponse)
 RAFTLOG_METADATA_OP(DescribeTopic, DescribeTopicRequest, DescribeTopicResponse)
 RAFTLOG_METADATA_OP(AlterTopicConfig, AlterTopicConfigRequest, AlterTopicConfigResponse)
 RAFTLOG_METADATA_OP(CreatePartitions, CreatePartitionsRequest, CreatePartitionsResponse)
-RAFTLOG_METADATA_OP(CommitOffsets, CommitOffsetsRequest, CommitOffsetsResponse)
 RAFTLOG_METADATA_OP(FetchOffsets, FetchOffsetsRequest, FetchOffsetsResponse)
 RAFTLOG_METADATA_OP(AllocateProducerIds, AllocateProducerIdsRequest, AllocateProducerIdsResponse)
 

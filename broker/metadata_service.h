@@ -88,8 +88,6 @@ class MetadataService final : public mdpb::MetadataService::Service {
       const mdpb::AlterTopicConfigRequest& req, const MetadataCallOptions& opts = {});
   absl::StatusOr<mdpb::CreatePartitionsResponse> CreatePartitions(
       const mdpb::CreatePartitionsRequest& req, const MetadataCallOptions& opts = {});
-  absl::StatusOr<mdpb::CommitOffsetsResponse> CommitOffsets(const mdpb::CommitOffsetsRequest& req,
-                                                            const MetadataCallOptions& opts = {});
   absl::StatusOr<mdpb::FetchOffsetsResponse> FetchOffsets(const mdpb::FetchOffsetsRequest& req,
                                                           const MetadataCallOptions& opts = {});
   absl::StatusOr<mdpb::AllocateProducerIdsResponse> AllocateProducerIds(
@@ -116,8 +114,6 @@ class MetadataService final : public mdpb::MetadataService::Service {
                                 mdpb::AlterTopicConfigResponse* resp) override;
   grpc::Status CreatePartitions(grpc::ServerContext* ctx, const mdpb::CreatePartitionsRequest* req,
                                 mdpb::CreatePartitionsResponse* resp) override;
-  grpc::Status CommitOffsets(grpc::ServerContext* ctx, const mdpb::CommitOffsetsRequest* req,
-                             mdpb::CommitOffsetsResponse* resp) override;
   grpc::Status FetchOffsets(grpc::ServerContext* ctx, const mdpb::FetchOffsetsRequest* req,
                             mdpb::FetchOffsetsResponse* resp) override;
   grpc::Status AllocateProducerIds(grpc::ServerContext* ctx,

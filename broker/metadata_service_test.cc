@@ -6,9 +6,10 @@
 // validation errors reach the client with their messages through a
 // forwarding node, that a forwarded request is never forwarded again, the
 // no-leader answer, fencing after the session timeout and unfencing on
-// heartbeat (with re-registration on a stale epoch), offset commit/fetch,
-// producer-id blocks, linearizable reads after writes made through another
-// node, and service after the leader dies.
+// heartbeat (with re-registration on a stale epoch), offset commit (the
+// coordinator's in-process path) and fetch, producer-id blocks,
+// linearizable reads after writes made through another node, and service
+// after the leader dies.
 #include "broker/metadata_service.h"
 
 #include <chrono>
@@ -568,14 +569,18 @@ TEST(MetadataServiceTest, OffsetsCommitAndFetchAndProducerIdBlocks) {
   entry(commit, "t1", 0, 5, "m");
   entry(commit, "t1", 2, 7);
   entry(commit, "t2", 0, 1);
-  mdpb::CommitOffsetsResponse committed;
-  grpc::Status s = Call(c.stub(f1), &Stub::CommitOffsets, commit, &committed);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  // Commits come from the group coordinator, in-process on the metadata
+  // leader (there is no commit RPC); reads go through any node.
+  auto commit_on_leader = [&](const mdpb::CommitOffsetsRequest& req) {
+    return c.svc(leader).controller().CommitOffsets(req, std::chrono::system_clock::now() + 10s);
+  };
+  auto committed = commit_on_leader(commit);
+  ASSERT_TRUE(committed.ok()) << committed.status();
 
   mdpb::FetchOffsetsRequest fetch;
   fetch.set_group("billing");
   mdpb::FetchOffsetsResponse fetched;
-  s = Call(c.stub(f2), &Stub::FetchOffsets, fetch, &fetched);
+  grpc::Status s = Call(c.stub(f2), &Stub::FetchOffsets, fetch, &fetched);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_EQ(fetched.offsets_size(), 3);
   EXPECT_EQ(fetched.offsets(0).topic(), "t1");
@@ -599,14 +604,15 @@ TEST(MetadataServiceTest, OffsetsCommitAndFetchAndProducerIdBlocks) {
   newer.set_group("billing");
   newer.set_generation(5);
   entry(newer, "t2", 0, 9);
-  ASSERT_TRUE(c.svc(f2).CommitOffsets(newer).ok());
+  ASSERT_TRUE(commit_on_leader(newer).ok());
   mdpb::CommitOffsetsRequest bad;
   bad.set_group("billing");
   entry(bad, "t2", 0, 100);
   entry(bad, "t1", 3, 1);
-  s = Call(c.stub(f2), &Stub::CommitOffsets, bad, &committed);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_THAT(s.error_message(), HasSubstr("topic \"t1\" has no partition 3"));
+  committed = commit_on_leader(bad);
+  EXPECT_EQ(committed.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(committed.status().message()),
+              HasSubstr("topic \"t1\" has no partition 3"));
   auto after = c.svc(f1).FetchOffsets(fetch);
   ASSERT_TRUE(after.ok()) << after.status();
   ASSERT_EQ(after->offsets_size(), 1);

@@ -6,9 +6,11 @@
 //     leaders: 2 partitions led by each node, which GetMetadata reports
 //     from any node;
 //   - with the metadata leader killed the metadata stays writable and
-//     readable (topics, consumer offsets) through the survivors; the dead
-//     broker is fenced, a replication factor above the live brokers is
-//     refused, and the returning node is unfenced and gets its replicas;
+//     readable (topics; consumer offsets, committed through the group
+//     coordinator, which alone may commit: the metadata service has no
+//     commit RPC) through the survivors; the dead broker is fenced, a
+//     replication factor above the live brokers is refused, and the
+//     returning node is unfenced and gets its replicas;
 //   - NodeAdmin.Propose refuses the metadata group (commands go through
 //     the controller only);
 //   - a deleted topic's groups disappear from every node and their
@@ -17,10 +19,12 @@
 // broker session, 300 ms heartbeats and a 500 ms leader-rebalance period.
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -28,13 +32,17 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "raftlog/api/v1/groups.grpc.pb.h"
 #include "tests/cluster/process_cluster.h"
 
 namespace raftlog::testing {
 namespace {
 
 namespace mdpb = raftlog::metadata::v1;
+namespace apipb = raftlog::api::v1;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
@@ -236,17 +244,54 @@ TEST_F(MetadataIntegrationTest, MetadataStaysWritableAndReadableWithOneNodeKille
   ASSERT_EQ(topics.topics_size(), 1);
   EXPECT_EQ(topics.topics(0).name(), "after-kill");
 
-  mdpb::CommitOffsetsRequest commit;
-  commit.set_group("billing");
-  commit.set_generation(1);
-  mdpb::OffsetCommitEntry* e = commit.add_entries();
+  // Offsets are committed through the group coordinator (a simple-consumer
+  // commit: no member, generation -1), which forwards to the new metadata
+  // leader; the metadata service itself has no commit RPC.
+  auto groups = apipb::GroupCoordinator::NewStub(
+      grpc::CreateChannel(c_.Address(alive[1]), grpc::InsecureChannelCredentials()));
+  apipb::OffsetCommitRequest commit;
+  commit.set_group_id("billing");
+  commit.set_generation(-1);
+  apipb::OffsetCommitPartition* e = commit.add_offsets();
   e->set_topic("after-kill");
   e->set_partition(2);
   e->set_offset(42);
   e->set_metadata("m");
-  mdpb::CommitOffsetsResponse committed;
-  ASSERT_TRUE(
-      Call(c_, alive[1], &mdpb::MetadataService::Stub::CommitOffsets, commit, &committed).ok());
+  apipb::OffsetCommitResponse committed;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+        return groups->OffsetCommit(&ctx, commit, &committed).ok() &&
+               committed.error() == apipb::ERROR_NONE;
+      },
+      20s))
+      << apipb::ErrorCode_Name(committed.error()) << " " << committed.error_message();
+  // No client can write offsets past the coordinator's fencing: the
+  // metadata service has no CommitOffsets method.
+  grpc::GenericStub generic(
+      grpc::CreateChannel(c_.Address(alive[0]), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext raw_ctx;
+  raw_ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+  grpc::ByteBuffer raw_reply;
+  grpc::Status raw_status;
+  std::mutex raw_mu;
+  std::condition_variable raw_cv;
+  bool raw_done = false;
+  grpc::Slice raw_slice(commit.SerializeAsString());
+  grpc::ByteBuffer raw_request(&raw_slice, 1);
+  generic.UnaryCall(&raw_ctx, "/raftlog.metadata.v1.MetadataService/CommitOffsets",
+                    grpc::StubOptions(), &raw_request, &raw_reply, [&](grpc::Status st) {
+                      std::lock_guard<std::mutex> l(raw_mu);
+                      raw_status = st;
+                      raw_done = true;
+                      raw_cv.notify_all();
+                    });
+  {
+    std::unique_lock<std::mutex> l(raw_mu);
+    raw_cv.wait(l, [&] { return raw_done; });
+  }
+  EXPECT_EQ(raw_status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << raw_status.error_message();
   mdpb::FetchOffsetsRequest fetch;
   fetch.set_group("billing");
   mdpb::FetchOffsetsResponse offsets;
