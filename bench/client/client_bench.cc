@@ -6,6 +6,8 @@
 //   1. the machine's raw figures on the cluster's data disk and loopback
 //      (bench/client/raw_figures.h): sequential write+fdatasync bandwidth to
 //      a new file, the latency of one fdatasync, loopback TCP bandwidth;
+//      and, as context for the latency target, one empty unary gRPC call's
+//      round trip on loopback (bench/client/grpc_round_trip.h);
 //   2. producer cases, 1 KiB records, acks=all by default: partitions
 //      {1, 6} x producers {1, 4} x {batched (open loop: every record queued
 //      at once, linger + batch size), one record per request (closed loop:
@@ -42,6 +44,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "bench/client/grpc_round_trip.h"
 #include "bench/client/raw_figures.h"
 #include "client/admin_client.h"
 #include "client/consumer.h"
@@ -336,6 +339,9 @@ int main(int argc, char** argv) {
               raw.fdatasync_p50_ms, raw.fdatasync_p99_ms);
   std::printf("  loopback TCP, one stream:                            %8.1f MB/s\n",
               raw.loopback_MBps);
+  const raftlog::bench::GrpcRoundTrip rtt = raftlog::bench::MeasureGrpcRoundTrip();
+  std::printf("  empty unary gRPC call on loopback, p50 / p99:        %8.3f / %.3f ms\n",
+              rtt.p50_ms, rtt.p99_ms);
 
   if (absl::Status s = cluster.StartAll(); !s.ok()) Die(std::string(s.message()));
   rc::ClientOptions co;
@@ -412,6 +418,15 @@ int main(int argc, char** argv) {
         "  one request in flight, p50 ack / raw fdatasync p50: %.3f / %.3f ms = %.2fx "
         "(target <= 3x: %s)\n",
         *single_p50_ms, raw.fdatasync_p50_ms, lat_ratio, Verdict(lat_ratio <= 3).c_str());
+    // Context: two gRPC round trips (client <-> leader, leader <-> follower)
+    // and one fdatasync (leader's and follower's run in parallel) is the
+    // least any acks=all record over gRPC waits on this machine.
+    const double floor_ms = 2 * rtt.p50_ms + raw.fdatasync_p50_ms;
+    std::printf(
+        "    (floor of a gRPC design: 2 x %.3f ms round trip + %.3f ms fdatasync = %.3f ms = "
+        "%.2fx fdatasync; the ack p50 is %.2fx that floor)\n",
+        rtt.p50_ms, raw.fdatasync_p50_ms, floor_ms, floor_ms / raw.fdatasync_p50_ms,
+        *single_p50_ms / floor_ms);
   }
   if (consume_MBps) {
     const double c_ratio = *consume_MBps / raw.loopback_MBps;
