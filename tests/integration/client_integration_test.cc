@@ -25,6 +25,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -98,6 +99,30 @@ class ClientIntegrationTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<Producer>> p = Producer::Create(conn_, o);
     EXPECT_TRUE(p.ok()) << p.status();
     return p.ok() ? *std::move(p) : nullptr;
+  }
+
+  // Writes `batches` x 20 records to `topic`-`partition` (acks=all), flushing
+  // after each 20, so the partition holds at least `batches` batches; record
+  // n's value is `prefix` + n. Adds a failure (and returns false) if any
+  // record is not acknowledged.
+  bool ProduceFlushedBatches(const std::string& topic, std::optional<int32_t> partition,
+                             int batches, const std::string& prefix) {
+    std::unique_ptr<Producer> producer = MakeProducer(client::Acks::kAll);
+    if (producer == nullptr) return false;
+    for (int b = 0; b < batches; ++b) {
+      for (int i = 0; i < 20; ++i) {
+        ProducerRecord r;
+        r.topic = topic;
+        r.partition = partition;
+        r.value = prefix + std::to_string(b * 20 + i);
+        producer->Send(std::move(r),
+                       [](absl::StatusOr<RecordMetadata> m) { EXPECT_TRUE(m.ok()) << m.status(); });
+      }
+      absl::Status flushed = producer->Flush(60s);
+      EXPECT_TRUE(flushed.ok()) << flushed;
+      if (!flushed.ok()) return false;
+    }
+    return true;
   }
 
   ConsumerOptions ConsumerOpts(const std::string& group) {
@@ -468,19 +493,8 @@ TEST_F(ClientIntegrationTest, APausedLeaderOnlyDelaysMetadataProduceAndFetch) {
 // not wait out a prefetch's long-poll.
 TEST_F(ClientIntegrationTest, PrefetchedRecordsNeverOutliveASeekAndBatchesSplitAcrossPolls) {
   CreateTopic("seeks", 1);
-  std::unique_ptr<Producer> producer = MakeProducer(client::Acks::kAll);
-  ASSERT_NE(producer, nullptr);
-  // 10 flushes of 20 records: offsets 0..199 in (at least) 10 batches.
-  for (int b = 0; b < 10; ++b) {
-    for (int i = 0; i < 20; ++i) {
-      ProducerRecord r;
-      r.topic = "seeks";
-      r.value = "v" + std::to_string(b * 20 + i);
-      producer->Send(std::move(r),
-                     [](absl::StatusOr<RecordMetadata> m) { EXPECT_TRUE(m.ok()) << m.status(); });
-    }
-    ASSERT_TRUE(producer->Flush(60s).ok());
-  }
+  // Offsets 0..199 in (at least) 10 batches.
+  ASSERT_TRUE(ProduceFlushedBatches("seeks", 0, 10, "v"));
   const TopicPartition tp{"seeks", 0};
   const auto expect_from = [](const std::vector<ConsumerRecord>& got, int64_t first) {
     ASSERT_FALSE(got.empty());
@@ -564,20 +578,8 @@ TEST_F(ClientIntegrationTest, PrefetchedRecordsNeverOutliveASeekAndBatchesSplitA
 
 TEST_F(ClientIntegrationTest, AssignDropsWhatWasPrefetchedForThePreviousPartitions) {
   CreateTopic("pairs", 2);
-  std::unique_ptr<Producer> producer = MakeProducer(client::Acks::kAll);
-  ASSERT_NE(producer, nullptr);
   for (int32_t p = 0; p < 2; ++p) {
-    for (int b = 0; b < 5; ++b) {
-      for (int i = 0; i < 20; ++i) {
-        ProducerRecord r;
-        r.topic = "pairs";
-        r.partition = p;
-        r.value = "p" + std::to_string(p) + "-" + std::to_string(b * 20 + i);
-        producer->Send(std::move(r),
-                       [](absl::StatusOr<RecordMetadata> m) { EXPECT_TRUE(m.ok()) << m.status(); });
-      }
-      ASSERT_TRUE(producer->Flush(60s).ok());
-    }
+    ASSERT_TRUE(ProduceFlushedBatches("pairs", p, 5, "p" + std::to_string(p) + "-"));
   }
   ConsumerOptions o = ConsumerOpts("");
   o.partition_max_bytes = 100;  // one batch per Fetch: a prefetch follows each Poll
@@ -638,19 +640,7 @@ TEST_F(ClientIntegrationTest, ACaughtUpPartitionDoesNotStallItsLeadersOtherParti
     }
   }
   ASSERT_GE(busy, 0) << "no two partitions share a leader";
-  std::unique_ptr<Producer> producer = MakeProducer(client::Acks::kAll);
-  ASSERT_NE(producer, nullptr);
-  for (int b = 0; b < 10; ++b) {
-    for (int i = 0; i < 20; ++i) {
-      ProducerRecord r;
-      r.topic = "shared";
-      r.partition = busy;
-      r.value = "v" + std::to_string(b * 20 + i);
-      producer->Send(std::move(r),
-                     [](absl::StatusOr<RecordMetadata> m) { EXPECT_TRUE(m.ok()) << m.status(); });
-    }
-    ASSERT_TRUE(producer->Flush(60s).ok());
-  }
+  ASSERT_TRUE(ProduceFlushedBatches("shared", busy, 10, "v"));
   ConsumerOptions o = ConsumerOpts("");
   o.partition_max_bytes = 100;  // one batch per Fetch
   o.max_poll_records = 5;

@@ -19,12 +19,11 @@
 // broker session, 300 ms heartbeats and a 500 ms leader-rebalance period.
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -273,24 +272,14 @@ TEST_F(MetadataIntegrationTest, MetadataStaysWritableAndReadableWithOneNodeKille
       grpc::CreateChannel(c_.Address(alive[0]), grpc::InsecureChannelCredentials()));
   grpc::ClientContext raw_ctx;
   raw_ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-  grpc::ByteBuffer raw_reply;
-  grpc::Status raw_status;
-  std::mutex raw_mu;
-  std::condition_variable raw_cv;
-  bool raw_done = false;
   grpc::Slice raw_slice(commit.SerializeAsString());
   grpc::ByteBuffer raw_request(&raw_slice, 1);
+  grpc::ByteBuffer raw_reply;
+  std::promise<grpc::Status> raw_done;
   generic.UnaryCall(&raw_ctx, "/raftlog.metadata.v1.MetadataService/CommitOffsets",
-                    grpc::StubOptions(), &raw_request, &raw_reply, [&](grpc::Status st) {
-                      std::lock_guard<std::mutex> l(raw_mu);
-                      raw_status = st;
-                      raw_done = true;
-                      raw_cv.notify_all();
-                    });
-  {
-    std::unique_lock<std::mutex> l(raw_mu);
-    raw_cv.wait(l, [&] { return raw_done; });
-  }
+                    grpc::StubOptions(), &raw_request, &raw_reply,
+                    [&raw_done](grpc::Status st) { raw_done.set_value(std::move(st)); });
+  const grpc::Status raw_status = raw_done.get_future().get();
   EXPECT_EQ(raw_status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << raw_status.error_message();
   mdpb::FetchOffsetsRequest fetch;
   fetch.set_group("billing");
