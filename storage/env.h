@@ -38,7 +38,10 @@ class File {
   virtual absl::StatusOr<size_t> Read(uint64_t pos, std::span<uint8_t> out) const = 0;
   // Sets the file size (shrinks or extends with zeros).
   virtual absl::Status Truncate(uint64_t size) = 0;
-  // fdatasync.
+  // Writes out whatever this File holds in memory (write_behind_file.h);
+  // no fsync. A failure is a write error: nothing accepted is lost.
+  virtual absl::Status Flush() { return absl::OkStatus(); }
+  // fdatasync (after a Flush).
   virtual absl::Status Sync() = 0;
   virtual absl::StatusOr<uint64_t> Size() const = 0;
   // Reserves disk blocks for [pos, pos+len) and extends the file size to at

@@ -93,7 +93,8 @@ size_t SegmentForIndex(const std::vector<std::unique_ptr<Segment>>& segs, RaftIn
 SegmentConfig ConfigFrom(const PartitionLogOptions& o) {
   return SegmentConfig{.index_interval_bytes = o.index_interval_bytes,
                        .preallocate = o.preallocate,
-                       .preallocate_bytes = o.segment_bytes};
+                       .preallocate_bytes = o.segment_bytes,
+                       .write_buffer_bytes = o.write_buffer_bytes};
 }
 
 // Sets the failed state (first error wins) and returns it.
@@ -450,7 +451,10 @@ absl::Status PartitionLog::Sync() {
     target_offset = st.next_offset;
     generation = st.generation;
   }
-  absl::Status s = file->Sync();  // without mu: readers and the appender go on
+  // Without mu: readers and the appender go on. Held appends are written
+  // first; failing that (disk full) loses nothing and fails nothing.
+  if (absl::Status w = file->Flush(); !w.ok()) return w;
+  absl::Status s = file->Sync();
   absl::MutexLock l(&st.mu);
   PublishLastIndexOnExit publish(&st);
   if (!s.ok()) return Fail(&st, s);

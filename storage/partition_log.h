@@ -92,6 +92,15 @@ struct PartitionLogOptions {
   // CRC on read (DataLoss) and recovery may cut it as a torn tail if it lies
   // in the active segment.
   bool trust_batch_crc = false;
+  // > 0: appends to the active segment gather in memory up to this many
+  // bytes and reach the file in one write when the next would not fit, at
+  // Sync, at roll and at close (storage/write_behind_file.h). Reads see
+  // them at once. Saves a write syscall per small append where many logs
+  // take small appends; the price: bytes not yet Synced are lost by a
+  // process crash too, not only by a power failure. So use it only where
+  // they are durable elsewhere (raftlogd's node journal) or their loss is
+  // accepted (fsync policy kNever). 0 = every append is written at once.
+  size_t write_buffer_bytes = 0;
   // Milliseconds since the epoch; injected for tests (segment age, retention,
   // fsync interval). Default: system clock.
   std::function<int64_t()> clock = nullptr;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "storage/write_behind_file.h"
 
 namespace raftlog::storage {
 
@@ -126,7 +127,10 @@ Segment::Segment(Env* env, std::string dir, SegmentConfig cfg, std::shared_ptr<F
     : env_(env),
       dir_(std::move(dir)),
       cfg_(cfg),
-      log_(std::move(log)),
+      log_(cfg.write_buffer_bytes > 0 && !state.sealed
+               ? std::make_shared<WriteBehindFile>(std::move(log), state.size,
+                                                   cfg.write_buffer_bytes)
+               : std::move(log)),
       index_(std::move(index)),
       time_index_(std::move(time_index)),
       st_(state) {}
@@ -206,6 +210,7 @@ absl::Status Segment::Seal(bool* sync_failed) {
   // a write error, not a failed fsync.
   absl::Status s = index_->Flush();
   if (s.ok()) s = time_index_->Flush();
+  if (s.ok()) s = log_->Flush();
   if (!s.ok()) return s;
   s = log_->Sync();
   if (s.ok()) s = index_->Sync();

@@ -161,6 +161,9 @@ struct SegmentConfig {
   uint32_t index_interval_bytes = 4096;
   bool preallocate = false;
   uint64_t preallocate_bytes = 0;
+  // > 0: the active segment's appends gather in memory up to this many
+  // bytes before one write (write_behind_file.h; PartitionLogOptions).
+  size_t write_buffer_bytes = 0;
 };
 
 // Everything known about a segment's contents; filled by Create, recovery,
