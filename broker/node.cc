@@ -140,8 +140,12 @@ absl::StatusOr<Node::OpenedStorage> Node::OpenStorage(GroupId group, const raft:
     return absl::InternalError(
         absl::StrFormat("creating %s/groups: %s", options_.data_dir, ec.message()));
   }
+  storage::PartitionLogOptions log_options = options_.log_options;
+  if (options_.sync && options_.sync_mode == SyncMode::kJournal) {
+    log_options.write_buffer_bytes = options_.journal_segment_buffer_bytes;
+  }
   absl::StatusOr<std::unique_ptr<PartitionRaftStorage>> s =
-      PartitionRaftStorage::Open(GroupDir(group), options_.log_options, conf);
+      PartitionRaftStorage::Open(GroupDir(group), std::move(log_options), conf);
   if (!s.ok()) {
     return absl::Status(s.status().code(), absl::StrFormat("group %d (%s): %s", group,
                                                            GroupDir(group), s.status().message()));

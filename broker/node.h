@@ -105,6 +105,15 @@ struct NodeOptions {
   uint64_t journal_rotate_bytes = 64ull << 20;
   int journal_rotate_ms = 10000;
   int journal_max_direct_groups = 4;
+  // kJournal (with sync): each partition's appends gather in memory up to
+  // this many bytes before one write to its segment
+  // (PartitionLogOptions::write_buffer_bytes): with many groups a round
+  // brings each only a few small entries, and one write per group per round
+  // cost more than the journal write. Safe because whatever a crash takes
+  // from the segments is in the journal, which checkpoints only after the
+  // logs are synced (flushed). Held until written: at most this much per
+  // group written since the last checkpoint; none once synced. 0 = off.
+  size_t journal_segment_buffer_bytes = 16 << 10;
   storage::PartitionLogOptions log_options;
   // How messages leave this node (the Transport, or an in-process router in
   // tests). Called on the loop thread; must not block.
