@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "broker/fetch_response_encoder.h"
 #include "storage/partition_log.h"
 #include "storage/record_batch_header.h"
 #include "storage/record_batch_reader.h"
@@ -58,8 +59,8 @@ grpc::StatusCode GrpcCodeFor(pb::ErrorCode code) {
 
 struct DataService::FetchCall {
   grpc::CallbackServerContext* ctx;
-  const pb::FetchRequest* req;
-  pb::FetchResponse* resp;
+  pb::FetchRequest req;
+  grpc::ByteBuffer* resp;  // an encoded FetchResponse
   grpc::ServerUnaryReactor* reactor;
   FetchWaiters::Clock::time_point deadline;
 };
@@ -249,8 +250,20 @@ grpc::ServerUnaryReactor* DataService::Produce(grpc::CallbackServerContext* ctx,
 // ------------------------------ Fetch ------------------------------
 
 grpc::ServerUnaryReactor* DataService::Fetch(grpc::CallbackServerContext* ctx,
-                                             const pb::FetchRequest* req, pb::FetchResponse* resp) {
+                                             const grpc::ByteBuffer* raw_req,
+                                             grpc::ByteBuffer* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto call = std::make_shared<FetchCall>(FetchCall{ctx, {}, resp, reactor, {}});
+  grpc::ByteBuffer req_bytes(*raw_req);  // shares the slices; parsing consumes it
+  if (grpc::Status s =
+          grpc::SerializationTraits<pb::FetchRequest>::Deserialize(&req_bytes, &call->req);
+      !s.ok()) {
+    ctx->AddTrailingMetadata("raftlog-error-code", pb::ErrorCode_Name(pb::INVALID_REQUEST));
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "fetch: the request is not a FetchRequest: " + s.error_message()));
+    return reactor;
+  }
+  const pb::FetchRequest* req = &call->req;
   if (req->max_wait_ms() < 0 || req->min_bytes() < 0 || req->max_bytes() < 0) {
     ctx->AddTrailingMetadata("raftlog-error-code", pb::ErrorCode_Name(pb::INVALID_REQUEST));
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -260,8 +273,7 @@ grpc::ServerUnaryReactor* DataService::Fetch(grpc::CallbackServerContext* ctx,
   const milliseconds wait = std::max(
       milliseconds(0),
       std::min({milliseconds(req->max_wait_ms()), options_.max_fetch_wait, TimeLeft(ctx)}));
-  auto call = std::make_shared<FetchCall>(
-      FetchCall{ctx, req, resp, reactor, FetchWaiters::Clock::now() + wait});
+  call->deadline = FetchWaiters::Clock::now() + wait;
   RunFetch(std::move(call));
   return reactor;
 }
@@ -272,16 +284,15 @@ void DataService::RunFetch(std::shared_ptr<FetchCall> call) {
     return;
   }
   const uint64_t ticket = waiters_->Ticket();  // before any high watermark is read
-  const pb::FetchRequest& req = *call->req;
-  pb::FetchResponse& resp = *call->resp;
-  resp.Clear();
+  const pb::FetchRequest& req = call->req;
+  FetchResponseEncoder resp;
   const int64_t max_bytes = std::min<int64_t>(
       req.max_bytes() > 0 ? req.max_bytes() : kDefaultFetchMaxBytes, kMaxFetchBytes);
   int64_t used = 0;
   bool any_error = false;
   std::vector<GroupId> groups;
   for (const pb::FetchPartition& p : req.partitions()) {
-    pb::FetchPartitionResponse* out = resp.add_partitions();
+    pb::FetchPartitionResponse* out = resp.AddPartition();
     out->set_topic(p.topic());
     out->set_partition(p.partition());
     out->set_high_watermark(-1);
@@ -336,16 +347,13 @@ void DataService::RunFetch(std::shared_ptr<FetchCall> call) {
     // Only the first partition with data may exceed its budget (one whole
     // batch, so a consumer always progresses); later ones stay within it.
     if (used > 0 && static_cast<int64_t>(v->batches_bytes) > budget) continue;
-    std::string* records = out->mutable_records();
-    records->reserve(v->batches_bytes);
-    for (std::span<const uint8_t> b : v->batches) {
-      records->append(reinterpret_cast<const char*>(b.data()), b.size());
-    }
     used += static_cast<int64_t>(v->batches_bytes);
+    resp.SetRecords(*std::move(v));  // no copy: the answer owns the read buffer
   }
   const bool done = any_error || used >= req.min_bytes() || groups.empty() ||
                     FetchWaiters::Clock::now() >= call->deadline;
   if (done || !waiters_->Wait(ticket, groups, call->deadline, [this, call] { RunFetch(call); })) {
+    *call->resp = resp.Finish();
     call->reactor->Finish(grpc::Status::OK);
   }
 }

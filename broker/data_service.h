@@ -52,7 +52,13 @@ struct DataServiceOptions {
   std::chrono::milliseconds max_fetch_wait{30000};
 };
 
-class DataService final : public raftlog::api::v1::DataService::CallbackService {
+// Fetch is a raw method (ByteBuffer in and out): its answer is encoded by
+// FetchResponseEncoder, so the batches go from the log's read buffer to the
+// socket without a copy; the bytes on the wire are a FetchResponse as before.
+class DataService final : public raftlog::api::v1::DataService::WithCallbackMethod_Produce<
+                              raftlog::api::v1::DataService::WithRawCallbackMethod_Fetch<
+                                  raftlog::api::v1::DataService::WithCallbackMethod_ListOffsets<
+                                      raftlog::api::v1::DataService::Service>>> {
  public:
   // `node` and `waiters` (fed by NodeOptions::on_high_watermark) must
   // outlive the service; `state` may be set later (SetState).
@@ -68,9 +74,9 @@ class DataService final : public raftlog::api::v1::DataService::CallbackService 
   grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* ctx,
                                     const api::v1::ProduceRequest* req,
                                     api::v1::ProduceResponse* resp) override;
-  grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* ctx,
-                                  const api::v1::FetchRequest* req,
-                                  api::v1::FetchResponse* resp) override;
+  // A FetchRequest in, a FetchResponse out (see the class comment).
+  grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req,
+                                  grpc::ByteBuffer* resp) override;
   grpc::ServerUnaryReactor* ListOffsets(grpc::CallbackServerContext* ctx,
                                         const api::v1::ListOffsetsRequest* req,
                                         api::v1::ListOffsetsResponse* resp) override;

@@ -22,6 +22,7 @@
 #include "broker/metadata_group.h"
 #include "broker/metadata_host_test_util.h"
 #include "broker/replica_manager.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "storage/record_batch_builder.h"
@@ -477,6 +478,23 @@ TEST_F(DataServiceTest, OffsetOutOfRangeCarriesTheBoundsAndTheHighWatermarkIsVal
   EXPECT_EQ(at_hw.error(), pb::ERROR_NONE);
   EXPECT_EQ(at_hw.high_watermark(), 4);
   EXPECT_TRUE(at_hw.records().empty());
+}
+
+// Fetch is a raw method (its answer is encoded without copying the
+// batches): a request that is not a FetchRequest is refused as invalid.
+TEST_F(DataServiceTest, AFetchRequestThatDoesNotParseIsInvalid) {
+  grpc::GenericStub stub(grpc::CreateChannel(addresses_[1], grpc::InsecureChannelCredentials()));
+  const char garbage[] = "\xff\xff\xff";  // a varint key that never ends
+  grpc::Slice slice(garbage, sizeof(garbage) - 1);
+  grpc::ByteBuffer req(&slice, 1), resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/raftlog.api.v1.DataService/Fetch", grpc::StubOptions(), &req, &resp,
+                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
+  const CallResult r = ResultOf(ctx, done.get_future().get());
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << r.status.error_message();
+  EXPECT_EQ(r.error_code, "INVALID_REQUEST");
 }
 
 TEST_F(DataServiceTest, LongPollReturnsWhenAProduceLandsAndEmptyAtMaxWait) {

@@ -16,7 +16,10 @@
 //      GB produced (the three raftlogd processes plus this process, from
 //      /proc and getrusage);
 //   3. a consumer (assign mode, from the earliest offset) reading a topic of
-//      --consume_mb MB written by one batched producer;
+//      --consume_mb MB written by one batched producer, with the
+//      consumer's default fetch sizes unless --fetch_partition_max_bytes /
+//      --fetch_max_bytes are given; prints MB/s and the CPU seconds per GB
+//      read of the servers and of the client;
 //   4. the ratios of the targets, each against a figure of step 1.
 // Every phase is bounded in records and in --max_seconds.
 //
@@ -24,6 +27,7 @@
 //                [--single_records=1500] [--partitions=1,6] [--producers=1,4]
 //                [--acks=all] [--linger_ms=5] [--batch_bytes=65536]
 //                [--consume_mb=1024] [--max_seconds=120]
+//                [--fetch_partition_max_bytes=N] [--fetch_max_bytes=N]
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -68,6 +72,8 @@ struct Flags {
   int batch_bytes = 65536;
   int consume_mb = 1024;
   int max_seconds = 120;
+  int fetch_partition_max_bytes = 0;  // 0: ConsumerOptions' default
+  int fetch_max_bytes = 0;            // 0: ConsumerOptions' default
 };
 
 [[noreturn]] void Die(const std::string& msg) {
@@ -91,14 +97,16 @@ Flags ParseFlags(int argc, char** argv) {
     const std::string a = argv[i];
     const size_t eq = a.find('=');
     const std::string key = a.substr(0, eq), val = eq == std::string::npos ? "" : a.substr(eq + 1);
-    int* target = key == "--record_bytes"      ? &f.record_bytes
-                  : key == "--batched_records" ? &f.batched_records
-                  : key == "--single_records"  ? &f.single_records
-                  : key == "--linger_ms"       ? &f.linger_ms
-                  : key == "--batch_bytes"     ? &f.batch_bytes
-                  : key == "--consume_mb"      ? &f.consume_mb
-                  : key == "--max_seconds"     ? &f.max_seconds
-                                               : nullptr;
+    int* target = key == "--record_bytes"                ? &f.record_bytes
+                  : key == "--batched_records"           ? &f.batched_records
+                  : key == "--single_records"            ? &f.single_records
+                  : key == "--linger_ms"                 ? &f.linger_ms
+                  : key == "--batch_bytes"               ? &f.batch_bytes
+                  : key == "--consume_mb"                ? &f.consume_mb
+                  : key == "--max_seconds"               ? &f.max_seconds
+                  : key == "--fetch_partition_max_bytes" ? &f.fetch_partition_max_bytes
+                  : key == "--fetch_max_bytes"           ? &f.fetch_max_bytes
+                                                         : nullptr;
     if (target != nullptr) {
       if (!absl::SimpleAtoi(val, target) || *target < 0) Die("bad value for " + a);
     } else if (key == "--partitions") {
@@ -126,8 +134,8 @@ double Percentile(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
 }
 
-// CPU seconds (user + system) of the cluster's processes and of this one.
-double CpuSeconds(const raftlog::testing::ProcessCluster& cluster) {
+// CPU seconds (user + system) of the cluster's processes.
+double ClusterCpuSeconds(const raftlog::testing::ProcessCluster& cluster) {
   static const double kTicks = static_cast<double>(::sysconf(_SC_CLK_TCK));
   double total = 0;
   for (int id = 1; id <= cluster.size(); ++id) {
@@ -145,11 +153,20 @@ double CpuSeconds(const raftlog::testing::ProcessCluster& cluster) {
       total += (utime + stime) / kTicks;
     }
   }
+  return total;
+}
+
+// CPU seconds (user + system) of this process (the client).
+double SelfCpuSeconds() {
   rusage self{};
   ::getrusage(RUSAGE_SELF, &self);
-  total += static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
-           static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
-  return total;
+  return static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+         static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU seconds of the cluster's processes and of this one.
+double CpuSeconds(const raftlog::testing::ProcessCluster& cluster) {
+  return ClusterCpuSeconds(cluster) + SelfCpuSeconds();
 }
 
 struct CaseResult {
@@ -295,19 +312,26 @@ struct ConsumeResult {
   int64_t records = 0;
   int64_t bytes = 0;
   double seconds = 0;
+  double server_cpu_seconds = 0;  // the three raftlogd processes
+  double client_cpu_seconds = 0;  // this process (the consumer's threads and gRPC's)
 };
 
-ConsumeResult Consume(std::shared_ptr<rc::Cluster> conn, const Flags& f, const std::string& topic,
+ConsumeResult Consume(const raftlog::testing::ProcessCluster& cluster,
+                      std::shared_ptr<rc::Cluster> conn, const Flags& f, const std::string& topic,
                       int partitions, int64_t expected) {
   rc::ConsumerOptions o;
   o.client = conn->options();
   o.auto_offset_reset = rc::OffsetReset::kEarliest;
+  if (f.fetch_partition_max_bytes > 0) o.partition_max_bytes = f.fetch_partition_max_bytes;
+  if (f.fetch_max_bytes > 0) o.fetch_max_bytes = f.fetch_max_bytes;
   absl::StatusOr<std::unique_ptr<rc::Consumer>> c = rc::Consumer::Create(conn, o);
   if (!c.ok()) Die(std::string(c.status().message()));
   std::vector<rc::TopicPartition> tps;
   for (int p = 0; p < partitions; ++p) tps.push_back({topic, p});
   if (absl::Status s = (*c)->Assign(tps); !s.ok()) Die(std::string(s.message()));
   ConsumeResult r;
+  const double server_cpu_before = ClusterCpuSeconds(cluster);
+  const double client_cpu_before = SelfCpuSeconds();
   const Clock::time_point start = Clock::now();
   const Clock::time_point give_up = start + std::chrono::seconds(f.max_seconds);
   while (r.records < expected && Clock::now() < give_up) {
@@ -319,6 +343,8 @@ ConsumeResult Consume(std::shared_ptr<rc::Cluster> conn, const Flags& f, const s
     r.records += static_cast<int64_t>(batch->size());
   }
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  r.server_cpu_seconds = ClusterCpuSeconds(cluster) - server_cpu_before;
+  r.client_cpu_seconds = SelfCpuSeconds() - client_cpu_before;
   return r;
 }
 
@@ -397,11 +423,18 @@ int main(int argc, char** argv) {
     const CaseResult w = RunCase(cluster, *conn, fill, topic, 1, consume_records, false);
     std::printf("\nconsumer: filled %s with %d records (%.0f MB) in %.1f s\n", topic.c_str(),
                 w.acked, w.acked * static_cast<double>(f.record_bytes) / 1e6, w.seconds);
-    const ConsumeResult c = Consume(*conn, f, topic, consume_partitions, w.acked);
+    const ConsumeResult c = Consume(cluster, *conn, f, topic, consume_partitions, w.acked);
     consume_MBps = c.seconds > 0 ? c.bytes / c.seconds / 1e6 : 0;
     std::printf("  read %lld records, %.0f MB in %.2f s: %.0f records/s, %.1f MB/s\n",
                 static_cast<long long>(c.records), c.bytes / 1e6, c.seconds,
                 c.seconds > 0 ? c.records / c.seconds : 0.0, *consume_MBps);
+    // CPU per byte read: on two shared cores this, not the wall clock, is
+    // what bounds the consumer and what other load on the machine disturbs
+    // least.
+    const double gb = static_cast<double>(c.bytes) / 1e9;
+    std::printf("  CPU s/GB read: servers %.3f, client %.3f, total %.3f\n",
+                gb > 0 ? c.server_cpu_seconds / gb : 0.0, gb > 0 ? c.client_cpu_seconds / gb : 0.0,
+                gb > 0 ? (c.server_cpu_seconds + c.client_cpu_seconds) / gb : 0.0);
   }
 
   // 4. The targets, as ratios to the raw figures of this run.
@@ -432,6 +465,11 @@ int main(int argc, char** argv) {
     const double c_ratio = *consume_MBps / raw.loopback_MBps;
     std::printf("  consumer / loopback TCP: %.1f / %.1f MB/s = %.2fx (target >= 0.25x: %s)\n",
                 *consume_MBps, raw.loopback_MBps, c_ratio, Verdict(c_ratio >= 0.25).c_str());
+  }
+  // A clean stop (SIGTERM), so that a node run under a profiler (RAFTLOGD
+  // pointing at a wrapper script) writes its profile on exit.
+  if (absl::Status s = cluster.StopAll(); !s.ok()) {
+    std::fprintf(stderr, "stopping the cluster: %s\n", std::string(s.message()).c_str());
   }
   return 0;
 }
