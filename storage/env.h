@@ -43,6 +43,9 @@ class File {
   virtual absl::Status Flush() { return absl::OkStatus(); }
   // fdatasync (after a Flush).
   virtual absl::Status Sync() = 0;
+  // fdatasync of what was written to the file, without a Flush first: with
+  // a Flush before it, a Sync whose failure can only be the fdatasync's.
+  virtual absl::Status SyncWritten() { return Sync(); }
   virtual absl::StatusOr<uint64_t> Size() const = 0;
   // Reserves disk blocks for [pos, pos+len) and extends the file size to at
   // least pos+len; new bytes read as zeros. May be unsupported (Unimplemented).

@@ -142,8 +142,18 @@ absl::StatusOr<Term> TermLocked(const LogState& st, RaftIndex index)
 
 // Moves the log start forward: checkpoint first, then whole segments below it
 // go (oldest first), so a crash in between leaves files recovery removes.
+// The entries below the new start must be on disk before the start is, or
+// a crash could leave a log whose start lies beyond its end (unopenable):
+// with write-behind (or no fsync since) they may be only in memory.
 absl::Status DropPrefixLocked(LogState* st, Env* env, const std::string& dir, const LogStart& ns)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(st->mu) {
+  if (ns.index - 1 > st->flushed_index) {
+    Segment& active = *st->segments.back();
+    if (absl::Status w = active.FlushData(); !w.ok()) return w;  // a write error: nothing lost
+    if (absl::Status f = active.SyncWrittenData(); !f.ok()) return Fail(st, f);
+    st->flushed_index = st->last_index;
+    st->flushed_offset = st->next_offset;
+  }
   absl::Status s = WriteLogStart(env, dir, ns);
   if (!s.ok()) return s;
   st->start = ns;
@@ -160,7 +170,8 @@ absl::Status DropPrefixLocked(LogState* st, Env* env, const std::string& dir, co
 }
 
 // Drops entries > last_kept, newest segments first; durable on OK. Errors
-// are fatal (memory and disk may disagree).
+// are fatal (memory and disk may disagree), except a failure to write out
+// held appends afterwards (disk full): the cut is done, not yet durable.
 absl::Status TruncateLocked(LogState* st, Env* env, const std::string& dir, RaftIndex last_kept)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(st->mu) {
   bool removed = false;
@@ -177,15 +188,21 @@ absl::Status TruncateLocked(LogState* st, Env* env, const std::string& dir, Raft
   }
   Segment& active = *st->segments.back();
   s = active.TruncateAfter(last_kept, st->start.prev_term);
-  if (s.ok()) s = active.SyncData();
   if (!s.ok()) return Fail(st, s);
   st->last_index = active.next_index() - 1;
   st->last_term = active.empty() || st->last_index < st->start.index ? st->start.prev_term
                                                                      : active.state().last_term;
   st->next_offset = active.next_offset();
+  ++st->generation;
+  if (absl::Status w = active.FlushData(); !w.ok()) {
+    st->flushed_index = std::min(st->flushed_index, st->last_index);
+    st->flushed_offset = std::min(st->flushed_offset, st->next_offset);
+    return w;
+  }
+  s = active.SyncWrittenData();
+  if (!s.ok()) return Fail(st, s);
   st->flushed_index = st->last_index;
   st->flushed_offset = st->next_offset;
-  ++st->generation;
   return absl::OkStatus();
 }
 
@@ -451,10 +468,13 @@ absl::Status PartitionLog::Sync() {
     target_offset = st.next_offset;
     generation = st.generation;
   }
-  // Without mu: readers and the appender go on. Held appends are written
-  // first; failing that (disk full) loses nothing and fails nothing.
+  // Without mu: readers and the appender go on. Held appends (everything
+  // up to target_index) are written first; failing that (disk full) loses
+  // nothing and fails nothing. Only then the fdatasync, whose failure is
+  // fatal: not Sync, which would write out appends made meanwhile and could
+  // fail for them.
   if (absl::Status w = file->Flush(); !w.ok()) return w;
-  absl::Status s = file->Sync();
+  absl::Status s = file->SyncWritten();
   absl::MutexLock l(&st.mu);
   PublishLastIndexOnExit publish(&st);
   if (!s.ok()) return Fail(&st, s);

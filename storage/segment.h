@@ -215,6 +215,10 @@ class Segment {
   absl::Status Append(std::span<const std::span<const uint8_t>> pieces,
                       std::span<const FrameHeader> headers);
   absl::Status SyncData() { return log_->Sync(); }
+  // SyncData in two steps: writing out held appends (a failure is a write
+  // error: nothing lost), then the fdatasync alone.
+  absl::Status FlushData() { return log_->Flush(); }
+  absl::Status SyncWrittenData() { return log_->SyncWritten(); }
   // Cuts preallocation, adds the final time entry, syncs data and indexes.
   // *sync_failed tells a failed fsync (fatal to the log) from a failed write
   // (e.g. disk full; the segment is then left active and unchanged).

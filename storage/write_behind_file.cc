@@ -106,9 +106,10 @@ absl::Status WriteBehindFile::Truncate(uint64_t size) {
   absl::MutexLock l(&mu_);
   const uint64_t end = base_ + buffer_.size();
   if (size < base_) {
+    if (absl::Status s = file_->Truncate(size); !s.ok()) return s;  // nothing of ours changed
     buffer_.clear();
     base_ = size;
-    return file_->Truncate(size);
+    return absl::OkStatus();
   }
   if (size > end) {  // extends with zeros: as a plain file, on disk
     if (absl::Status s = FlushLocked({}); !s.ok()) return s;
@@ -124,15 +125,13 @@ absl::Status WriteBehindFile::Truncate(uint64_t size) {
 
 absl::Status WriteBehindFile::Flush() {
   absl::MutexLock l(&mu_);
-  return FlushLocked({});
+  if (absl::Status s = FlushLocked({}); !s.ok()) return s;
+  std::vector<uint8_t>().swap(buffer_);  // idle until the next append: hold no memory
+  return absl::OkStatus();
 }
 
 absl::Status WriteBehindFile::Sync() {
-  {
-    absl::MutexLock l(&mu_);
-    if (absl::Status s = FlushLocked({}); !s.ok()) return s;
-    std::vector<uint8_t>().swap(buffer_);  // idle until the next append: hold no memory
-  }
+  if (absl::Status s = Flush(); !s.ok()) return s;
   return file_->Sync();
 }
 

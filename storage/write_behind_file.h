@@ -21,8 +21,8 @@
 //   - a failed write keeps every byte it had accepted before (in the buffer
 //     or the file): a caller's undo (Truncate to its old end) works without
 //     touching the disk, so a full disk stays a recoverable error;
-//   - after a successful Sync the buffer's memory is released (an idle
-//     partition holds none).
+//   - after a successful Flush or Sync the buffer's memory is released (an
+//     idle partition holds none).
 // Thread safety: one writer (Write/Writev/Truncate/Allocate) at a time, as
 // for any File; Read, Size and Sync may run concurrently with it and with
 // each other (an internal mutex guards the buffer; disk reads happen outside
@@ -55,6 +55,7 @@ class WriteBehindFile final : public File {
   absl::Status Truncate(uint64_t size) override;
   absl::Status Flush() override;
   absl::Status Sync() override;
+  absl::Status SyncWritten() override { return file_->Sync(); }
   absl::StatusOr<uint64_t> Size() const override;
   absl::Status Allocate(uint64_t pos, uint64_t len) override;
 
