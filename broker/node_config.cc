@@ -56,6 +56,10 @@ constexpr KeySpec kKeys[] = {
     {"sync-mode", "journal",
      "journal (one node-wide journal fsync per round) | per-group (fdatasync every written "
      "log, in parallel) | syncfs (one syncfs per round)"},
+    {"journal-direct-groups", "4",
+     "sync-mode journal: a round that wrote at most this many partition logs, none with "
+     "entries in an uncheckpointed journal file, fsyncs them directly instead (0..1024; 0 = "
+     "always journal)"},
     {"broker-session-timeout-ms", "9000",
      "a broker silent this long is fenced by the controller (1000..600000)"},
     {"broker-heartbeat-interval-ms", "2000",
@@ -515,6 +519,11 @@ absl::StatusOr<NodeConfig> BuildConfig(const RawValues& values) {
           "sync-mode", *raw,
           absl::StrFormat("\"%s\" is not one of: journal, per-group, syncfs", raw->value));
     }
+  }
+  if (raw = Find(values, "journal-direct-groups"); raw != nullptr) {
+    absl::StatusOr<int> n = ParseIntInRange("journal-direct-groups", *raw, 0, 1024);
+    if (!n.ok()) return n.status();
+    c.journal_direct_groups = *n;
   }
   // Broker liveness and leader balance.
   if (raw = Find(values, "broker-session-timeout-ms"); raw != nullptr) {

@@ -45,6 +45,7 @@ struct NodeConfig {
   FsyncPolicy fsync = FsyncPolicy::kAlways;  // kNever: tests and benchmarks only.
   int sync_threads = 8;                      // parallel fsync workers
   SyncMode sync_mode = SyncMode::kJournal;
+  int journal_direct_groups = 4;            // NodeOptions::journal_max_direct_groups
   int broker_session_timeout_ms = 9000;     // controller fences a broker silent this long
   int broker_heartbeat_interval_ms = 2000;  // < broker_session_timeout_ms
   int leader_rebalance_interval_ms = 5000;  // 0 = no preferred-leader balancing

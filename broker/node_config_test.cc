@@ -149,9 +149,10 @@ TEST(NodeConfigTest, HelpIsDistinguishable) {
 
 TEST(NodeConfigTest, UsageListsEveryKeyEnvVarDefaultAndExample) {
   const std::string usage = NodeConfigUsage();
-  for (const char* key : {"id", "addr", "advertise-addr", "peers", "data-dir", "cluster-id",
-                          "tick-ms", "election-ticks", "heartbeat-ticks", "fsync", "sync-threads",
-                          "sync-mode", "metrics-addr", "log-level", "config"}) {
+  for (const char* key :
+       {"id", "addr", "advertise-addr", "peers", "data-dir", "cluster-id", "tick-ms",
+        "election-ticks", "heartbeat-ticks", "fsync", "sync-threads", "sync-mode",
+        "journal-direct-groups", "metrics-addr", "log-level", "config"}) {
     EXPECT_THAT(usage, HasSubstr(std::string("--") + key + "=VALUE")) << key;
   }
   for (const char* env : {"RAFTLOG_ID", "RAFTLOG_DATA_DIR", "RAFTLOG_PEERS", "RAFTLOG_TICK_MS",
@@ -328,6 +329,14 @@ TEST(NodeConfigTest, SyncThreadsFsyncAndLogLevelValidation) {
   EXPECT_THAT(ErrorOf(With({"--sync-threads=0"})), HasSubstr("sync-threads: 0 is out of range"));
   EXPECT_THAT(ErrorOf(With({"--sync-threads=257"})), HasSubstr("sync-threads: 257 is out of"));
   EXPECT_TRUE(LoadNodeConfig(With({"--sync-threads=256"}), {}).ok());
+  EXPECT_THAT(ErrorOf(With({"--journal-direct-groups=-1"})),
+              HasSubstr("journal-direct-groups: \"-1\" is not a whole number"));
+  EXPECT_THAT(ErrorOf(With({"--journal-direct-groups=1025"})),
+              HasSubstr("journal-direct-groups: 1025 is out of range"));
+  absl::StatusOr<NodeConfig> direct = LoadNodeConfig(With({"--journal-direct-groups=0"}), {});
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  EXPECT_EQ(direct->journal_direct_groups, 0);
+  EXPECT_EQ(LoadNodeConfig(With({}), {})->journal_direct_groups, 4);
   EXPECT_THAT(ErrorOf(With({"--fsync=sometimes"})),
               AllOf(HasSubstr("fsync: \"sometimes\" is not one of: always, never"),
                     HasSubstr("from flag --fsync")));

@@ -118,6 +118,7 @@ int Run(int argc, char** argv) {
   options.heartbeat_ticks = config->heartbeat_ticks;
   options.sync = config->fsync == NodeConfig::FsyncPolicy::kAlways;
   options.sync_threads = config->sync_threads;
+  options.journal_max_direct_groups = config->journal_direct_groups;
   switch (config->sync_mode) {
     case NodeConfig::SyncMode::kJournal:
       options.sync_mode = SyncMode::kJournal;
