@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "google/protobuf/io/coded_stream.h"
+
 namespace raftlog::broker {
 namespace {
 
@@ -14,28 +16,18 @@ namespace pb = raftlog::api::v1;
 
 constexpr uint32_t kLengthDelimited = 2;  // protobuf wire type
 
-void AppendVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
+using google::protobuf::io::CodedOutputStream;
 
 // The key and length of a length-delimited field of `len` bytes.
 void AppendFieldHeader(std::string* out, int field, size_t len) {
-  AppendVarint(out, (static_cast<uint64_t>(field) << 3) | kLengthDelimited);
-  AppendVarint(out, len);
+  uint8_t buf[2 * 10];  // two varints of at most 10 bytes
+  uint8_t* end = CodedOutputStream::WriteVarint64ToArray(
+      (static_cast<uint64_t>(field) << 3) | kLengthDelimited, buf);
+  end = CodedOutputStream::WriteVarint64ToArray(len, end);
+  out->append(reinterpret_cast<const char*>(buf), static_cast<size_t>(end - buf));
 }
 
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
+size_t VarintSize(uint64_t v) { return CodedOutputStream::VarintSize64(v); }
 
 // grpc::Slice's destroy hook for a read buffer handed over by release().
 void FreeReadBuffer(void* p) { std::unique_ptr<uint8_t[]>(static_cast<uint8_t*>(p)).reset(); }
