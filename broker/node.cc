@@ -442,7 +442,19 @@ void Node::MarkAllCandidates() {
 
 void Node::Loop() {
   const auto tick = std::chrono::milliseconds(options_.tick_ms);
-  next_tick_ = Clock::now() + tick;
+  // Each tick comes after tick_ms +- 25% (on average tick_ms). Election
+  // timeouts are whole ticks and all of a node's groups tick together:
+  // with a fixed period, two nodes whose tick phases happen to lie within
+  // a few ms start the elections of every group that drew the same
+  // timeout at once, split those votes, and lose another timeout; the
+  // jitter keeps the nodes' phases from staying aligned.
+  std::mt19937_64 jitter_rng(seed_);
+  const auto quarter = std::chrono::duration_cast<Clock::duration>(tick) / 4;
+  auto jittered_tick = [&] {
+    std::uniform_int_distribution<int64_t> d(-quarter.count(), quarter.count());
+    return std::chrono::duration_cast<Clock::duration>(tick) + Clock::duration(d(jitter_rng));
+  };
+  next_tick_ = Clock::now() + jittered_tick();
   bool more = false;
   MarkAllCandidates();
   while (true) {
@@ -461,8 +473,8 @@ void Node::Loop() {
     const Clock::time_point now = Clock::now();
     if (now >= next_tick_) {
       TickAll();
-      next_tick_ += tick;
-      if (next_tick_ <= now) next_tick_ = now + tick;  // fell behind: do not burst
+      next_tick_ += jittered_tick();
+      if (next_tick_ <= now) next_tick_ = now + jittered_tick();  // fell behind: do not burst
     }
     for (raft::NodeId peer : in.unreachable) {
       for (auto& [id, g] : groups_) g->node().ReportUnreachable(peer);
