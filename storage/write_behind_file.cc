@@ -85,16 +85,14 @@ absl::StatusOr<size_t> WriteBehindFile::Read(uint64_t pos, std::span<uint8_t> ou
   }
   // Bytes below `base` are on disk and cannot change under a reader (a
   // flush only moves the base up; cutting them is a writer's job).
-  size_t got = 0;
   if (pos < base) {
     const size_t n = static_cast<size_t>(std::min(want_end, base) - pos);
     absl::StatusOr<size_t> r = file_->Read(pos, out.subspan(0, n));
     if (!r.ok()) return r.status();
     if (*r < n) return *r;  // the file ends early: what a plain read would say
-    got = n;
   }
   if (want_end <= end) return out.size();
-  got = static_cast<size_t>(std::max(pos, end) - pos);
+  const size_t got = static_cast<size_t>(std::max(pos, end) - pos);
   // Past the buffered end: whatever the file has there (e.g. preallocated
   // zeros), as a plain read would.
   absl::StatusOr<size_t> r = file_->Read(pos + got, out.subspan(got));
