@@ -85,6 +85,12 @@ void Raft::HandleAppendEntries(const Message& m) {
     Send(std::move(resp));
     return;
   }
+  if (log_.MatchTerm(m.index, m.log_term)) {
+    // Entries from a conflicting index on are about to be replaced: an
+    // acknowledgement of them still waiting for the persist must not leave.
+    const std::optional<LogIndex> conflict = log_.FindConflict(m.entries);
+    if (conflict && *conflict <= log_.LastIndex()) DropUnsentAppendAcksFrom(*conflict);
+  }
   if (auto last = log_.MaybeAppend(m.index, m.log_term, m.commit, m.entries)) {
     resp.index = *last;
     Send(std::move(resp));
@@ -194,11 +200,26 @@ bool Raft::Restore(const Snapshot& s) {
     log_.CommitTo(meta.index);
     return false;
   }
-  // Discard the entire log.
+  // Discard the entire log (and unsent acknowledgements of what it held
+  // beyond the snapshot).
+  DropUnsentAppendAcksFrom(meta.index + 1);
   log_.Restore(s);
   conf_ = meta.conf_state;
   conf_index_ = meta.index;
   return true;
+}
+
+// An AppResp acknowledging index i claims our log holds the leader's entries
+// up to i once the Ready that carries it is persisted. When entries from
+// `from` on are replaced (a new leader's conflicting suffix, a snapshot)
+// before that Ready, the claim would be false in the persisted log: the
+// acknowledgement is dropped (the leader learns the new state from the reply
+// to the message that replaced them). Found by the simulator: an ack of a
+// term-1 suffix left after the same Ready had overwritten it with term 2's.
+void Raft::DropUnsentAppendAcksFrom(LogIndex from) {
+  std::erase_if(msgs_after_persist_, [from](const Message& m) {
+    return m.type == MessageType::kAppResp && !m.reject && m.index >= from;
+  });
 }
 
 }  // namespace raftlog::raft

@@ -307,6 +307,36 @@ TEST(ReplicationTest, DurabilityAckIsTiedToTermAndIndex) {
   EXPECT_FALSE(s.node->HasReady());
 }
 
+// The acknowledgement of a suffix must not leave in the Ready whose
+// persisted log no longer holds it: a new leader's conflicting entries
+// arrived before that Ready was taken (found by the simulator).
+TEST(ReplicationTest, AckOfASuffixOverwrittenBeforeItsReadyIsNotSent) {
+  auto s = MakeSolo(2, Voters({1, 2, 3}), {}, {});
+  ASSERT_TRUE(s.node->Step(App(1, 2, 1, 0, 0, Ents(1, 1, 3), 0)).ok());   // Ack of 3 queued.
+  ASSERT_TRUE(s.node->Step(App(3, 2, 2, 0, 0, {E(2, 1, "x")}, 0)).ok());  // Replaces 1..3.
+  Ready rd = Persist(s);
+  ASSERT_EQ(rd.entries.size(), 1u);
+  EXPECT_EQ(rd.entries[0].term, Term(2));
+  auto acks = OfType(rd, MessageType::kAppResp);
+  ASSERT_EQ(acks.size(), 1u);  // Only the ack of what this Ready persists.
+  EXPECT_EQ(acks[0].to, NodeId(3));
+  EXPECT_EQ(acks[0].term, Term(2));
+  EXPECT_EQ(acks[0].index, LogIndex(1));
+  EXPECT_EQ(s.storage->LastIndex(), LogIndex(1));
+}
+
+// Appending more of the same leader's entries keeps the earlier ack.
+TEST(ReplicationTest, AcksOfAGrowingLogAllLeave) {
+  auto s = MakeSolo(2, Voters({1, 2, 3}), {}, {});
+  ASSERT_TRUE(s.node->Step(App(1, 2, 1, 0, 0, Ents(1, 1, 2), 0)).ok());
+  ASSERT_TRUE(s.node->Step(App(1, 2, 1, 2, 1, Ents(1, 3, 4), 0)).ok());
+  Ready rd = Persist(s);
+  auto acks = OfType(rd, MessageType::kAppResp);
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[0].index, LogIndex(2));
+  EXPECT_EQ(acks[1].index, LogIndex(4));
+}
+
 TEST(ReplicationTest, LaggingFollowerCatchesUpThroughProbing) {
   Network net(3);
   ASSERT_TRUE(net.Elect(1));

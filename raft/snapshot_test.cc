@@ -9,6 +9,7 @@
 namespace raftlog::raft {
 namespace {
 
+using testing::App;
 using testing::AppliedData;
 using testing::Delivered;
 using testing::Ents;
@@ -158,6 +159,21 @@ TEST(SnapshotTest, StaleSnapshotDoesNotRollBack) {
   auto ack = OfType(rd, MessageType::kAppResp);
   ASSERT_EQ(ack.size(), 1u);
   EXPECT_EQ(ack[0].index, LogIndex(5));
+}
+
+// A snapshot that discards the log also withdraws unsent acknowledgements
+// of entries past it: the persisted state will not hold them.
+TEST(SnapshotTest, SnapshotDiscardingTheLogWithdrawsUnsentAcksBeyondIt) {
+  auto s = MakeSolo(2, Voters({1, 2, 3}), {}, {});
+  ASSERT_TRUE(s.node->Step(App(1, 2, 1, 0, 0, Ents(1, 1, 6), 0)).ok());  // Ack of 6 queued.
+  SnapshotMetadata meta{LogIndex(4), Term(2), Voters({1, 2, 3})};
+  ASSERT_TRUE(s.node->Step(Chunk(3, 2, 2, meta, "abc", 0, 3)).ok());
+  Ready rd = Persist(s);
+  ASSERT_TRUE(rd.snapshot.has_value());
+  for (const Message& ack : OfType(rd, MessageType::kAppResp)) {
+    EXPECT_LE(ack.index, LogIndex(4)) << DebugString(ack);
+  }
+  EXPECT_EQ(s.storage->LastIndex(), LogIndex(4));
 }
 
 TEST(SnapshotTest, SnapshotWithMatchingEntryKeepsSuffix) {
