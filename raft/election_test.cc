@@ -212,5 +212,68 @@ TEST(ElectionTest, CandidateStepsDownOnLeaderOfSameTerm) {
   EXPECT_EQ(s.node->Status().vote, NodeId(1));  // Vote of term 1 is kept.
 }
 
+// Two candidates of one term that voted for themselves (the third voter is
+// gone) cannot win it; the lower id tries the next term at its next tick
+// instead of a full randomized election timeout later.
+TEST(ElectionTest, SplitVoteIsRetriedAtTheNextTick) {
+  Network net(3, [](Config& c) { c.check_quorum = false; });
+  ASSERT_TRUE(net.Elect(3));
+  const Term term = net.node(3).term();
+  net.Isolate(3);
+  // Both start within one round trip: each grants the other's pre-vote
+  // (neither has voted in the next term yet), then votes for itself.
+  ASSERT_TRUE(net.node(1).Campaign().ok());
+  ASSERT_TRUE(net.node(2).Campaign().ok());
+  net.Stabilize();
+  ASSERT_EQ(net.node(1).role(), Role::kCandidate);
+  ASSERT_EQ(net.node(2).role(), Role::kCandidate);
+  ASSERT_EQ(net.node(1).term(), term + 1);
+  ASSERT_EQ(net.node(2).term(), term + 1);
+
+  net.TickAll(1);
+  EXPECT_EQ(net.node(1).role(), Role::kLeader);
+  EXPECT_EQ(net.node(1).term(), term + 2);
+  EXPECT_EQ(net.node(2).leader(), NodeId(1));
+}
+
+// Which of two split candidates retries at once: the one whose log is more
+// up to date, on equal logs the lower id; the other waits its full timeout.
+TEST(ElectionTest, SplitVoteRetryGoesToTheNewerLogThenTheLowerId) {
+  struct Case {
+    uint64_t rival;
+    uint64_t rival_index, rival_log_term;
+    bool retries_now;
+  };
+  // Node 2's log ends at index 2, term 2.
+  const Case cases[] = {
+      {3, 2, 2, true},   // equal logs, rival has the higher id
+      {1, 2, 2, false},  // equal logs, rival has the lower id
+      {1, 1, 1, true},   // rival's log is older
+      {3, 3, 2, false},  // rival's log is newer
+      {3, 1, 3, false},  // rival's last term is newer
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.rival * 100 + c.rival_index * 10 + c.rival_log_term);
+    auto s = MakeSolo(2, Voters({1, 2, 3}), {testing::E(1, 1), testing::E(2, 2)},
+                      HardState{Term(2), kNoNode, LogIndex(0)}, [](Config& cfg) {
+                        cfg.pre_vote = false;
+                        cfg.check_quorum = false;
+                      });
+    ASSERT_TRUE(s.node->Campaign().ok());
+    Persist(s);
+    ASSERT_EQ(s.node->role(), Role::kCandidate);
+    ASSERT_EQ(s.node->term(), Term(3));
+    Message v = Msg(MessageType::kVote, c.rival, 2, 3);
+    v.index = LogIndex(c.rival_index);
+    v.log_term = Term(c.rival_log_term);
+    ASSERT_TRUE(s.node->Step(v).ok());
+    Ready rd = Persist(s);
+    ASSERT_EQ(OfType(rd, MessageType::kVoteResp).size(), 1u);
+    EXPECT_TRUE(OfType(rd, MessageType::kVoteResp)[0].reject);  // Voted for itself.
+    s.node->Tick();
+    EXPECT_EQ(s.node->term(), c.retries_now ? Term(4) : Term(3));
+  }
+}
+
 }  // namespace
 }  // namespace raftlog::raft

@@ -340,8 +340,29 @@ void Raft::HandleVoteRequest(const Message& m) {
   } else {
     resp.term = term_;
     resp.reject = true;
+    if (!pre && role() == Role::kCandidate && m.term == term_) RetrySplitVoteSoon(m);
   }
   Send(std::move(resp));
+}
+
+// Two candidates of one term each voted for themselves (both pre-votes won
+// within one round trip, as when a killed leader's many groups time out at
+// once): with a third voter gone, neither can win this term, and a full
+// randomized timeout would pass before either tries again. The candidate
+// whose log is more up to date (on a tie, the lower id) starts the next
+// election at its next tick instead; the other keeps its full timeout, so
+// the retry meets a voter that is not campaigning. Only a timer moves:
+// safety does not depend on it.
+void Raft::RetrySplitVoteSoon(const Message& rival) {
+  const Term last_term = log_.LastTerm();
+  const LogIndex last_index = log_.LastIndex();
+  const bool rival_newer =
+      rival.log_term > last_term || (rival.log_term == last_term && rival.index > last_index);
+  const bool rival_older =
+      rival.log_term < last_term || (rival.log_term == last_term && rival.index < last_index);
+  if (rival_newer) return;
+  if (!rival_older && cfg_.id.value() > rival.from.value()) return;
+  election_elapsed_ = std::max(election_elapsed_, randomized_election_timeout_ - 1);
 }
 
 void Raft::HandleVoteResponse(const Message& m) {

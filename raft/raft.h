@@ -153,6 +153,7 @@ class Raft {
   void ResetTimers();
   void StartElection(bool pre_vote, bool transfer);
   void HandleVoteRequest(const Message& m);
+  void RetrySplitVoteSoon(const Message& rival);
   void DropUnsentAppendAcksFrom(LogIndex from);
   void HandleVoteResponse(const Message& m);
   bool Promotable() const;
