@@ -173,31 +173,48 @@ IdleFigures MeasureIdle(ProcessCluster& c, int seconds) {
 }
 
 // ---- leaders ----
+// Per group: when it first had one agreed leader, and that leader's term.
+struct GroupLed {
+  double seconds = 0;
+  uint64_t term = 0;
+};
+
 // Seconds until every group in [1, groups] has one agreed leader among the
 // running nodes (polling Status), or a negative number after `limit`.
+// `first_led` (optional) receives, per group, the first poll that saw it led.
 double TimeUntilAllLed(ProcessCluster& c, int groups, std::vector<int> nodes, double limit_s,
-                       std::map<uint64_t, int>* leaders) {
+                       std::map<uint64_t, int>* leaders,
+                       std::map<uint64_t, GroupLed>* first_led = nullptr) {
   const auto t0 = Clock::now();
   while (std::chrono::duration<double>(Clock::now() - t0).count() < limit_s) {
     std::map<uint64_t, std::map<int, uint64_t>> seen;  // group -> node -> leader
     std::map<uint64_t, int> led;                       // group -> leader node (self-reported)
+    std::map<uint64_t, uint64_t> led_term;             // group -> the leader's term
     for (int id : nodes) {
       auto st = c.Status(id);
       if (!st.ok()) continue;
       for (const pb::GroupStatus& g : st->groups()) {
         if (g.group() == 0) continue;
         seen[g.group()][id] = g.leader();
-        if (g.role() == pb::ROLE_LEADER) led[g.group()] = id;
+        if (g.role() == pb::ROLE_LEADER) {
+          led[g.group()] = id;
+          led_term[g.group()] = g.term();
+        }
       }
     }
+    const double now_s = std::chrono::duration<double>(Clock::now() - t0).count();
     bool all = true;
-    for (int g = 1; g <= groups && all; ++g) {
+    for (int g = 1; g <= groups; ++g) {
       auto it = led.find(g);
-      if (it == led.end() || seen[g].size() != nodes.size()) {
-        all = false;
-        break;
+      bool agreed = it != led.end() && seen[g].size() == nodes.size();
+      if (agreed) {
+        for (auto& [node, l] : seen[g]) agreed = agreed && l == static_cast<uint64_t>(it->second);
       }
-      for (auto& [node, l] : seen[g]) all = all && l == static_cast<uint64_t>(it->second);
+      if (agreed && first_led && !first_led->count(g)) {
+        (*first_led)[g] = GroupLed{now_s, led_term[g]};
+      }
+      all = all && agreed;
+      if (!all && !first_led) break;
     }
     if (all) {
       if (leaders) *leaders = led;
@@ -206,6 +223,34 @@ double TimeUntilAllLed(ProcessCluster& c, int groups, std::vector<int> nodes, do
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return -1;
+}
+
+// How the groups the victim led were taken over: the spread of the time
+// each was led again and how many elections (term increments) it took; a
+// group needing more than one points at split votes.
+void PrintTakeover(const std::map<uint64_t, GroupLed>& first_led,
+                   const std::map<uint64_t, uint64_t>& term_before,
+                   const std::map<uint64_t, int>& leaders, int victim) {
+  std::vector<double> secs;
+  std::map<uint64_t, int> by_terms;  // term increments -> groups
+  for (const auto& [g, l] : leaders) {
+    if (l != victim) continue;
+    auto led = first_led.find(g);
+    auto before = term_before.find(g);
+    if (led == first_led.end() || before == term_before.end()) continue;
+    secs.push_back(led->second.seconds);
+    by_terms[led->second.term - before->second]++;
+  }
+  if (secs.empty()) return;
+  std::sort(secs.begin(), secs.end());
+  auto at = [&](double q) { return secs[std::min(secs.size() - 1, size_t(q * secs.size()))]; };
+  std::printf("  the victim's %zu group(s) led again: p50 %.2f s  p90 %.2f s  max %.2f s;",
+              secs.size(), at(0.5), at(0.9), secs.back());
+  std::printf("  term increments:");
+  for (const auto& [inc, n] : by_terms) {
+    std::printf(" +%llu x%d", static_cast<unsigned long long>(inc), n);
+  }
+  std::printf("\n");
 }
 
 // ---- throughput ----
@@ -424,14 +469,20 @@ int main(int argc, char** argv) {
       for (auto& [n, k] : count) {
         if (k > count[victim]) victim = n;
       }
-      c.Kill(victim);
       std::vector<int> rest;
       for (int n = 1; n <= 3; ++n) {
         if (n != victim) rest.push_back(n);
       }
-      const double again_s = TimeUntilAllLed(c, groups, rest, 60, nullptr);
+      std::map<uint64_t, uint64_t> term_before;  // group -> term, seen on a surviving node
+      if (auto st = c.Status(rest[0]); st.ok()) {
+        for (const pb::GroupStatus& g : st->groups()) term_before[g.group()] = g.term();
+      }
+      c.Kill(victim);
+      std::map<uint64_t, GroupLed> first_led;
+      const double again_s = TimeUntilAllLed(c, groups, rest, 60, nullptr, &first_led);
       std::printf("SIGKILL of node %d (leading %d group(s)): every group led again after %.2f s\n",
                   victim, count[victim], again_s);
+      PrintTakeover(first_led, term_before, leaders, victim);
       Json(f, absl::StrFormat(
                   R"({"case":"leaders_after_kill","groups":%d,"victim_led":%d,"seconds":%.3f})",
                   groups, count[victim], again_s));
