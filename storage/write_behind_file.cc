@@ -56,7 +56,10 @@ absl::Status WriteBehindFile::Writev(uint64_t pos,
   absl::MutexLock l(&mu_);
   const uint64_t end = base_ + buffer_.size();
   if (pos == end) {
-    if (buffer_.size() + total > capacity_) return FlushLocked(pieces);
+    // Too large to hold, or to be worth a copy: out with what is held.
+    if (total >= kWriteThroughBytes || buffer_.size() + total > capacity_) {
+      return FlushLocked(pieces);
+    }
     if (buffer_.capacity() < capacity_) buffer_.reserve(capacity_);
     for (std::span<const uint8_t> p : pieces) buffer_.insert(buffer_.end(), p.begin(), p.end());
     return absl::OkStatus();

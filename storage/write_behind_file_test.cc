@@ -53,7 +53,17 @@ TEST_P(WriteBehindFileRandomTest, ReadsAndDiskMatchAPlainFile) {
   std::shared_ptr<File> plain = Open(env, dir.path() + "/plain");
   const std::string wrapped_path = dir.path() + "/wrapped";
   std::shared_ptr<File> inner = Open(env, wrapped_path);
-  const size_t capacity = std::vector<size_t>{16, 300, 4096}[GetParam() % 3];
+  // The largest capacity also sees appends around kWriteThroughBytes, some
+  // written through past what is held.
+  const size_t capacity = std::vector<size_t>{16, 300, 4096, 256 << 10}[GetParam() % 4];
+  auto piece_size = [&]() -> uint64_t {
+    if (capacity <= WriteBehindFile::kWriteThroughBytes) return uniform(0, capacity);
+    if (uniform(0, 9) == 0) {
+      return uniform(WriteBehindFile::kWriteThroughBytes - 100,
+                     WriteBehindFile::kWriteThroughBytes + 100);
+    }
+    return uniform(0, 3000);
+  };
   auto wb = std::make_unique<WriteBehindFile>(inner, 0, capacity);
   uint64_t logical = 0;  // the plain file's size, known to the writer as a log knows its end
   size_t max_buffered = 0;
@@ -64,7 +74,7 @@ TEST_P(WriteBehindFileRandomTest, ReadsAndDiskMatchAPlainFile) {
       std::vector<std::vector<uint8_t>> data;
       std::vector<std::span<const uint8_t>> pieces;
       const int n = static_cast<int>(uniform(1, 3));
-      for (int i = 0; i < n; ++i) data.push_back(Bytes(uniform(0, capacity), uint8_t(step + i)));
+      for (int i = 0; i < n; ++i) data.push_back(Bytes(piece_size(), uint8_t(step + i)));
       for (const auto& d : data) pieces.emplace_back(d);
       ASSERT_TRUE(plain->Writev(logical, pieces).ok());
       ASSERT_TRUE(wb->Writev(logical, pieces).ok());
@@ -136,6 +146,41 @@ TEST(WriteBehindFileTest, SmallAppendsReachTheFileOncePerCapacity) {
   ASSERT_TRUE(wb.Sync().ok());
   EXPECT_EQ(*inner->Size(), 2500u);
   EXPECT_EQ(env.writes() - before, 3);
+}
+
+// A large append is not copied into the buffer: it reaches the file at
+// once, behind what was held, in one gather write; small appends after it
+// are held again.
+TEST(WriteBehindFileTest, LargeAppendsAreWrittenThroughBehindWhatIsHeld) {
+  TempDir dir;
+  FaultInjectingEnv env;
+  std::shared_ptr<File> inner = Open(&env, dir.path() + "/f");
+  WriteBehindFile wb(inner, 0, 4 << 20);  // room for the large append
+  const std::vector<uint8_t> small = Bytes(100, 1);
+  const std::vector<uint8_t> large = Bytes(WriteBehindFile::kWriteThroughBytes, 2);
+  const int64_t before = env.writes();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(wb.Write(100 * i, small).ok());
+  EXPECT_EQ(env.writes() - before, 0);
+  EXPECT_EQ(wb.buffered_bytes(), 300u);
+  ASSERT_TRUE(wb.Write(300, large).ok());
+  EXPECT_EQ(env.writes() - before, 1);
+  EXPECT_EQ(wb.buffered_bytes(), 0u);
+  EXPECT_EQ(*inner->Size(), 300 + large.size());
+  ASSERT_TRUE(wb.Write(300 + large.size(), small).ok());  // held again
+  EXPECT_EQ(env.writes() - before, 1);
+  EXPECT_EQ(wb.buffered_bytes(), 100u);
+  // A large append into an empty buffer: written at once too.
+  ASSERT_TRUE(wb.Flush().ok());
+  ASSERT_TRUE(wb.Write(400 + large.size(), large).ok());
+  EXPECT_EQ(env.writes() - before, 3);
+  EXPECT_EQ(wb.buffered_bytes(), 0u);
+  std::vector<uint8_t> expect;
+  for (int i = 0; i < 3; ++i) expect.insert(expect.end(), small.begin(), small.end());
+  expect.insert(expect.end(), large.begin(), large.end());
+  expect.insert(expect.end(), small.begin(), small.end());
+  expect.insert(expect.end(), large.begin(), large.end());
+  EXPECT_EQ(ReadAll(wb), expect);
+  EXPECT_EQ(ReadAll(*inner), expect);
 }
 
 TEST(WriteBehindFileTest, AFailedFlushKeepsWhatWasAcceptedAndTheCutBackUndoesIt) {
