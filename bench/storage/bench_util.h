@@ -5,6 +5,8 @@
 // fixed amount of work, printed next to its raw-disk counterpart.
 #pragma once
 
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -22,7 +24,11 @@ struct BenchConfig {
   uint64_t codec_bytes = 256ull << 20;             // per codec figure
   uint64_t lookup_log_bytes = 5ull << 30;          // size of the lookup log
   int lookups = 2000;
-  int reps = 3;  // repetitions per append / read figure (median reported)
+  int reps = 3;  // repetitions per read and fsync-per-batch append figure (median reported)
+  // Repetitions of the fsync-off append figures: each run is short (~0.3 s
+  // of timed writes per side), so more of them.
+  int append_off_reps = 9;
+  bool append_variants = true;  // also preallocated / rewrite / other log options
   bool run_codec = true;
   bool run_append = true;
   bool run_read = true;
@@ -39,6 +45,23 @@ class Stopwatch {
 
  private:
   std::chrono::steady_clock::time_point start_;
+};
+
+// CPU time (user + system) of the calling thread: unlike wall time it does
+// not count the time the thread waited for a core, so a ratio of two CPU
+// figures tells a log's own cost from another process's preemption.
+class ThreadCpuStopwatch {
+ public:
+  ThreadCpuStopwatch() : start_(Now()) {}
+  double Seconds() const { return Now() - start_; }
+
+ private:
+  static double Now() {
+    timespec t;
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+  }
+  double start_;
 };
 
 inline double MBps(uint64_t bytes, double seconds) {
@@ -92,6 +115,28 @@ enum class RawFile {
 // plain figure is the page-cache write rate). Returns MB/s.
 double RawWriteLoop(const std::string& path, size_t block, uint64_t total, bool sync_each,
                     RawFile mode);
+// The loop of RawWriteLoop cut into pieces, so that a log can be written
+// between them (log_bench.cc interleaves the two): the constructor creates
+// (and for kPreallocated fallocates, for kRewrite first fills) the file,
+// each Write(n) writes n blocks (with fdatasync after each if `sync_each`),
+// Finish (or the destructor) fdatasyncs and deletes it. Nothing is timed
+// here: the caller times the Write calls.
+class RawAppender {
+ public:
+  RawAppender(std::string path, size_t block, uint64_t total, bool sync_each, RawFile mode);
+  ~RawAppender() { Finish(); }
+  RawAppender(const RawAppender&) = delete;
+  RawAppender& operator=(const RawAppender&) = delete;
+  void Write(uint64_t blocks);
+  void Finish();
+
+ private:
+  std::string path_;
+  std::vector<char> buf_;
+  bool sync_each_;
+  int fd_ = -1;
+};
+
 // read() of each file in turn, `block` bytes at a time. Returns MB/s.
 double RawReadFiles(const std::vector<std::string>& files, size_t block);
 

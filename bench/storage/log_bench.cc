@@ -1,10 +1,15 @@
 // Partition-log figures, each against its raw-disk counterpart measured in
 // the same run, the same way (new file for new file, same block size):
 //   1. append MB/s of 1 KiB records in ~16 KiB and ~1 MiB batches, fsync off
-//      and fsync per batch, without and with segment preallocation (and with
-//      the frame CRC derived from the batch CRC: trust_batch_crc), against
-//      write() / write()+fdatasync() loops into a new, a preallocated and a
-//      rewritten file (raw and log runs interleaved, median of --reps);
+//      and fsync per batch, with default options against a write() /
+//      write()+fdatasync() loop into a new file written in the same run,
+//      interleaved with it ~1 MiB at a time (the ratio is the median over
+//      the reps of the runs' ratios, printed with their range); then
+//      (unless --no_variants) a second raw new file (A/A: the noise floor),
+//      a preallocated and a rewritten raw file, and
+//      the log with segment preallocation, with the frame CRC derived from
+//      the batch CRC (trust_batch_crc) and, fsync off, with a write-behind
+//      buffer (write_buffer_bytes);
 //   2. sequential Read() / ReadView() MB/s against read() of the same segment
 //      files, page cache warm and dropped;
 //   3. p50/p99 latency of reading one record by offset in a >= 5 GB log,
@@ -13,9 +18,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -53,9 +60,10 @@ std::vector<uint8_t> MakeBatch(size_t frame_bytes) {
 
 std::unique_ptr<PartitionLog> OpenLog(const std::string& dir, FsyncPolicy policy,
                                       uint64_t segment_bytes, bool preallocate,
-                                      bool trust_batch_crc = false) {
+                                      bool trust_batch_crc = false, size_t write_buffer_bytes = 0) {
   PartitionLogOptions options;
   options.trust_batch_crc = trust_batch_crc;
+  options.write_buffer_bytes = write_buffer_bytes;
   options.fsync_policy = policy;
   options.segment_bytes = segment_bytes;
   options.preallocate = preallocate;
@@ -92,43 +100,202 @@ std::vector<std::string> SegmentFiles(const std::string& dir) {
 
 // ---- 1. Append ----
 
+// One log configuration measured in the append figures.
+struct LogVariant {
+  const char* name;
+  bool preallocate = false;
+  bool trust_batch_crc = false;
+  size_t write_buffer_bytes = 0;
+};
+
+// What one side of an interleaved run achieved: MB/s of wall time and MB
+// per second of this thread's CPU time (user + system).
+struct Speed {
+  double wall = 0;
+  double cpu = 0;
+};
+
+// Something appended to a chunk at a time: a raw file or a log.
+class Appender {
+ public:
+  virtual ~Appender() = default;
+  virtual void Write(uint64_t blocks) = 0;   // `blocks` frames / batches
+  virtual uint64_t block_bytes() const = 0;  // bytes credited per block
+  virtual void Finish() = 0;                 // untimed: final sync, close, delete
+};
+
+class RawSide final : public Appender {
+ public:
+  RawSide(const BenchConfig& config, const std::string& name, size_t frame, uint64_t total,
+          bool sync, RawFile mode)
+      : raw_(FreshPath(config, name), frame, total, sync, mode), frame_(frame) {}
+  void Write(uint64_t blocks) override { raw_.Write(blocks); }
+  uint64_t block_bytes() const override { return frame_; }
+  void Finish() override { raw_.Finish(); }
+
+ private:
+  RawAppender raw_;
+  const size_t frame_;
+};
+
+// fsyncs inside Append (per the policy) are timed; the final Sync for
+// kNever is not, as in the raw loop. Credited with the batch bytes (the
+// frame headers it also writes are not counted).
+class LogSide final : public Appender {
+ public:
+  LogSide(const BenchConfig& config, const LogVariant& v, FsyncPolicy policy,
+          const std::vector<uint8_t>& batch)
+      : dir_(FreshPath(config, "log")), batch_(batch) {
+    // 1 GiB segments: no roll (and its sealing fsync) inside the timed run.
+    log_ =
+        OpenLog(dir_, policy, 1ull << 30, v.preallocate, v.trust_batch_crc, v.write_buffer_bytes);
+  }
+  ~LogSide() override { Finish(); }
+  void Write(uint64_t blocks) override {
+    for (uint64_t i = 0; i < blocks; ++i) {
+      storage::AppendEntry e{log_->last_index() + 1, storage::Term(1), storage::EntryType::kData,
+                             batch_};
+      auto r = log_->Append(e);
+      if (!r.ok()) Fail("append", r.status());
+    }
+  }
+  uint64_t block_bytes() const override { return batch_.size(); }
+  void Finish() override {
+    if (log_ == nullptr) return;
+    if (auto s = log_->Sync(); !s.ok()) Fail("sync", s);
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+ private:
+  const std::string dir_;
+  const std::vector<uint8_t>& batch_;
+  std::unique_ptr<PartitionLog> log_;
+};
+
+// Writes `total` bytes into each of `a` and `b`, alternating between them
+// every ~`chunk` bytes (and which goes first at each turn), timing each
+// chunk. Both sides then see the same machine: another process's burst,
+// the host's mood, page-cache state, which between separate runs of a few
+// hundred ms each moved one side's figure by up to +-30% (an A/A pair of
+// two identical raw loops varied that much).
+std::pair<Speed, Speed> Interleaved(Appender& a, Appender& b, uint64_t total, uint64_t chunk) {
+  double wall[2] = {0, 0}, cpu[2] = {0, 0};
+  uint64_t bytes[2] = {0, 0};
+  Appender* side[2] = {&a, &b};
+  const uint64_t frame = a.block_bytes();
+  const uint64_t blocks = std::max<uint64_t>(1, chunk / frame);
+  for (uint64_t done = 0, turn = 0; done < total; done += blocks * frame, ++turn) {
+    const uint64_t n = std::min(blocks, (total - done + frame - 1) / frame);
+    for (int k = 0; k < 2; ++k) {
+      const int i = (turn % 2 == 0) ? k : 1 - k;
+      Stopwatch sw;
+      ThreadCpuStopwatch cs;
+      side[i]->Write(n);
+      wall[i] += sw.Seconds();
+      cpu[i] += cs.Seconds();
+      bytes[i] += n * side[i]->block_bytes();
+    }
+  }
+  a.Finish();
+  b.Finish();
+  return {Speed{MBps(bytes[0], wall[0]), MBps(bytes[0], cpu[0])},
+          Speed{MBps(bytes[1], wall[1]), MBps(bytes[1], cpu[1])}};
+}
+
+// "0.93x (0.88-0.99, 2 of 9 < 0.90)": the median of per-rep ratios, their
+// range and how many reps fell below `target`.
+std::string RatioSummary(const std::vector<double>& ratios, double target) {
+  const auto [lo, hi] = std::minmax_element(ratios.begin(), ratios.end());
+  const auto below =
+      std::count_if(ratios.begin(), ratios.end(), [target](double r) { return r < target; });
+  return absl::StrFormat("%.2fx (%.2f-%.2f, %d of %d < %.2f)", Median(ratios), *lo, *hi, below,
+                         ratios.size(), target);
+}
+
+// One figure: pairs[rep] = (raw new file, X) from one interleaved run.
+struct Figure {
+  std::string name;
+  double target = 0.90;
+  std::vector<std::pair<Speed, Speed>> pairs = {};
+};
+
+void ReportFigure(const Figure& f, bool cpu) {
+  std::vector<double> mbps, wall_ratio, cpu_ratio;
+  for (const auto& [raw, x] : f.pairs) {
+    mbps.push_back(x.wall);
+    wall_ratio.push_back(raw.wall > 0 ? x.wall / raw.wall : 0);
+    cpu_ratio.push_back(raw.cpu > 0 ? x.cpu / raw.cpu : 0);
+  }
+  std::printf("  %-46s %7.1f MB/s  %s", f.name.c_str(), Median(mbps),
+              RatioSummary(wall_ratio, f.target).c_str());
+  if (cpu) std::printf("  cpu %.2fx", Median(cpu_ratio));
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+// Each figure is X against a raw new-file loop written in the same run,
+// interleaved with it chunk by chunk (Interleaved); the ratio printed is
+// the median over the reps of (X MB/s / raw MB/s), with its range and the
+// number of reps below the target. The first is the target figure: the log
+// with default options. With fsync off, the ratio of CPU times is printed
+// too (the median over reps): CPU time leaves out waiting for a core, so it
+// separates the log's own cost from preemption by other processes.
 void AppendCase(const BenchConfig& config, size_t block, bool sync) {
   const std::vector<uint8_t> batch = MakeBatch(block);
   const size_t frame = batch.size() + storage::kFrameHeaderSize;
   const uint64_t total = sync ? config.sync_bytes : config.raw_bytes;
   const FsyncPolicy policy = sync ? FsyncPolicy::kEveryAppend : FsyncPolicy::kNever;
-  std::vector<double> raw_new, raw_pre, raw_re, log_plain, log_pre, log_trust;
-  for (int rep = 0; rep < config.reps; ++rep) {
-    const std::string raw = FreshPath(config, "raw");
-    raw_new.push_back(RawWriteLoop(raw, frame, total, sync, RawFile::kNew));
-    raw_re.push_back(RawWriteLoop(raw, frame, total, sync, RawFile::kRewrite));
-    std::filesystem::remove(raw);
-    raw_pre.push_back(RawWriteLoop(raw, frame, total, sync, RawFile::kPreallocated));
-    std::filesystem::remove(raw);
-    // 1 GiB segments: no roll (and its sealing fsync) inside the timed run.
-    for (int variant = 0; variant < 3; ++variant) {
-      const std::string dir = FreshPath(config, "log");
-      auto log = OpenLog(dir, policy, 1ull << 30, variant >= 1, variant == 2);
-      const double mbps = AppendLoop(log.get(), batch, total);
-      (variant == 0 ? log_plain : variant == 1 ? log_pre : log_trust).push_back(mbps);
-      log.reset();
-      std::filesystem::remove_all(dir);
+  const int reps = sync ? config.reps : config.append_off_reps;
+  // ~1 MiB per turn at 16 KiB (64 appends), 4 appends at 1 MiB.
+  const uint64_t chunk = std::max<uint64_t>(1 << 20, 4 * frame);
+  std::vector<LogVariant> log_variants = {{.name = "log Append, default options"}};
+  if (config.append_variants) {
+    log_variants.push_back({.name = "log Append, preallocate", .preallocate = true});
+    log_variants.push_back({.name = "log Append, preallocate + trust_batch_crc",
+                            .preallocate = true,
+                            .trust_batch_crc = true});
+    if (!sync) {
+      log_variants.push_back(
+          {.name = "log Append, write_buffer_bytes = 64 KiB", .write_buffer_bytes = 64 << 10});
+    }
+  }
+  std::vector<Figure> figures;
+  for (const LogVariant& v : log_variants) {
+    figures.push_back({.name = std::string(v.name) + (figures.empty() ? " [target >= 0.90]" : "")});
+  }
+  const size_t first_raw_figure = figures.size();
+  if (config.append_variants) {
+    // The same loop twice: how far apart two identical sides land (noise).
+    figures.push_back({.name = "raw write() new file again (A/A: noise)", .target = 1.0});
+    figures.push_back({.name = "raw write() preallocated new file", .target = 1.0});
+    figures.push_back({.name = "raw write() rewrite of existing file", .target = 1.0});
+  }
+  for (int rep = 0; rep < reps; ++rep) {
+    for (size_t f = 0; f < figures.size(); ++f) {
+      RawSide raw(config, "raw", frame, total, sync, RawFile::kNew);
+      std::unique_ptr<Appender> x;
+      if (f < first_raw_figure) {
+        x = std::make_unique<LogSide>(config, log_variants[f], policy, batch);
+      } else {
+        const RawFile modes[] = {RawFile::kNew, RawFile::kPreallocated, RawFile::kRewrite};
+        const RawFile mode = modes[f - first_raw_figure];
+        x = std::make_unique<RawSide>(config, "raw_x", frame, total, sync, mode);
+      }
+      figures[f].pairs.push_back(Interleaved(raw, *x, total, chunk));
     }
   }
   const std::string what =
       absl::StrFormat("%s batches (%d B frames), fsync %s",
                       block == (16 << 10) ? "16 KiB" : "1 MiB", frame, sync ? "per batch" : "off");
-  std::printf("append, %s, %d MB per run, median of %d\n", what.c_str(),
-              static_cast<int>(total >> 20), config.reps);
-  const double base = Median(raw_new);
-  Report("raw write() new file", base, "MB/s");
-  Report("raw write() preallocated new file", Median(raw_pre), "MB/s", base, "raw new");
-  Report("raw write() rewrite of existing file", Median(raw_re), "MB/s", base, "raw new");
-  Report("log Append", Median(log_plain), "MB/s", base, "raw new [target >= 0.90]");
-  Report("log Append, preallocate", Median(log_pre), "MB/s", base, "raw new [target >= 0.90]");
-  Report("log Append, preallocate", Median(log_pre), "MB/s", Median(raw_pre), "raw preallocated");
-  Report("log Append, preallocate + trust_batch_crc", Median(log_trust), "MB/s", base,
-         "raw new [target >= 0.90]");
+  std::printf(
+      "append, %s, %d MB per run, %d reps, each run interleaved with a raw new-file loop\n"
+      "  (ratio to that loop: median over reps (range, reps below target))\n",
+      what.c_str(), static_cast<int>(total >> 20), reps);
+  std::vector<double> raw_wall;
+  for (const auto& [raw, x] : figures[0].pairs) raw_wall.push_back(raw.wall);
+  Report("raw write() new file, in the target figure's runs", Median(raw_wall), "MB/s");
+  for (const Figure& f : figures) ReportFigure(f, !sync);
 }
 
 // ---- 2. Sequential read ----

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <utility>
 
 #include "bench/storage/bench_util.h"
 
@@ -46,6 +47,38 @@ double RawWriteLoop(const std::string& path, size_t block, uint64_t total, bool 
   if (!sync_each && ::fdatasync(fd) != 0) Die("fdatasync", path);
   ::close(fd);
   return MBps(done, seconds);
+}
+
+RawAppender::RawAppender(std::string path, size_t block, uint64_t total, bool sync_each,
+                         RawFile mode)
+    : path_(std::move(path)), buf_(block), sync_each_(sync_each) {
+  std::mt19937_64 rng(1);
+  for (auto& c : buf_) c = static_cast<char>(rng());
+  if (mode == RawFile::kRewrite) RawWriteLoop(path_, block, total, false, RawFile::kNew);
+  const int flags = O_WRONLY | O_CLOEXEC | (mode == RawFile::kRewrite ? 0 : O_CREAT | O_TRUNC);
+  fd_ = ::open(path_.c_str(), flags, 0644);
+  if (fd_ < 0) Die("open", path_);
+  if (mode == RawFile::kPreallocated) {
+    if (::posix_fallocate(fd_, 0, static_cast<off_t>(total)) != 0) Die("fallocate", path_);
+    if (::fdatasync(fd_) != 0) Die("fdatasync", path_);
+  }
+}
+
+void RawAppender::Write(uint64_t blocks) {
+  for (uint64_t i = 0; i < blocks; ++i) {
+    if (::write(fd_, buf_.data(), buf_.size()) != static_cast<ssize_t>(buf_.size())) {
+      Die("write", path_);
+    }
+    if (sync_each_ && ::fdatasync(fd_) != 0) Die("fdatasync", path_);
+  }
+}
+
+void RawAppender::Finish() {
+  if (fd_ < 0) return;
+  if (!sync_each_ && ::fdatasync(fd_) != 0) Die("fdatasync", path_);
+  ::close(fd_);
+  fd_ = -1;
+  std::filesystem::remove(path_);
 }
 
 double RawReadFiles(const std::vector<std::string>& files, size_t block) {
