@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <span>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
@@ -31,7 +33,10 @@ void AppendField(std::vector<uint8_t>* out, const std::optional<std::string_view
     return;
   }
   AppendVarint(out, static_cast<int32_t>(v->size()));
-  out->insert(out->end(), v->begin(), v->end());
+  // As bytes: inserting chars into a vector of uint8_t copies element by
+  // element (~5 instructions a byte), not with memcpy.
+  const auto* bytes = reinterpret_cast<const uint8_t*>(v->data());
+  out->insert(out->end(), bytes, bytes + v->size());
 }
 
 std::optional<std::string_view> View(const std::optional<std::string>& s) {
@@ -81,7 +86,10 @@ void BatchBuilder::Add(std::optional<std::string_view> key, std::optional<std::s
     error_ = absl::StrFormat("record %d: %d bytes exceeds int32", index, body);
     return;
   }
-  records_.reserve(records_.size() + VarintSize(static_cast<int32_t>(body)) + body);
+  // Grows geometrically: reserving the exact size on every Add moved the
+  // whole buffer once per record (quadratic in the records of a batch).
+  const size_t need = records_.size() + VarintSize(static_cast<int32_t>(body)) + body;
+  if (need > records_.capacity()) records_.reserve(std::max(need, 2 * records_.capacity()));
   AppendVarint(&records_, static_cast<int32_t>(body));
   records_.push_back(0);  // record attributes: unused by Kafka, always 0
   AppendVarlong(&records_, timestamp_delta);
@@ -100,9 +108,16 @@ void BatchBuilder::Add(std::optional<std::string_view> key, std::optional<std::s
 absl::StatusOr<std::vector<uint8_t>> BatchBuilder::Build() const {
   if (error_) return absl::InvalidArgumentError(*error_);
   if (count_ == 0) return absl::FailedPreconditionError("cannot build a batch with no records");
-  absl::StatusOr<std::vector<uint8_t>> payload = Compress(compression_, records_);
-  if (!payload.ok()) return payload.status();
-  const size_t total = kHeaderSize + payload->size();
+  // Uncompressed records are copied once, straight into the batch.
+  std::span<const uint8_t> payload = records_;
+  std::vector<uint8_t> compressed;
+  if (compression_ != Compression::kNone) {
+    absl::StatusOr<std::vector<uint8_t>> c = Compress(compression_, records_);
+    if (!c.ok()) return c.status();
+    compressed = *std::move(c);
+    payload = compressed;
+  }
+  const size_t total = kHeaderSize + payload.size();
   if (total - kLogOverhead > kMaxLength) {
     return absl::InvalidArgumentError(
         absl::StrFormat("batch of %d bytes exceeds the int32 batchLength", total));
@@ -112,7 +127,11 @@ absl::StatusOr<std::vector<uint8_t>> BatchBuilder::Build() const {
   if (transactional_) attributes |= kTransactionalBit;
   if (control_) attributes |= kControlBit;
 
-  std::vector<uint8_t> out(total);
+  // Only the header is zero-filled; the records are copied in once.
+  std::vector<uint8_t> out;
+  out.reserve(total);
+  out.resize(kRecords);
+  out.insert(out.end(), payload.begin(), payload.end());
   uint8_t* p = out.data();
   StoreBigEndian<int64_t>(p + kBaseOffset, base_offset_);
   StoreBigEndian<int32_t>(p + kBatchLength, static_cast<int32_t>(total - kLogOverhead));
@@ -126,7 +145,6 @@ absl::StatusOr<std::vector<uint8_t>> BatchBuilder::Build() const {
   StoreBigEndian<int16_t>(p + kProducerEpoch, producer_epoch_);
   StoreBigEndian<int32_t>(p + kBaseSequence, base_sequence_);
   StoreBigEndian<int32_t>(p + kRecordsCount, count_);
-  std::copy(payload->begin(), payload->end(), p + kRecords);
   StoreBigEndian<uint32_t>(p + kCrc, ComputeBatchCrc(out));
   return out;
 }
