@@ -31,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
+#include "broker/transport_batch_encoder.h"
 #include "broker/transport_codec.h"
 #include "raftlog/transport/v1/transport.grpc.pb.h"
 
@@ -99,13 +100,18 @@ class Backoff {
   std::mt19937 rng_;
 };
 
+// RaftTransport.Stream's full name (the generated stub's, which we cannot
+// use: it writes MessageBatch objects, serialized by copying their payloads).
+constexpr char kStreamMethod[] = "/raftlog.transport.v1.RaftTransport/Stream";
+
 // One dialled stream. Members are destroyed writer first, channel last.
+// The writer sends MessageBatches encoded by EncodeMessageBatch (entry
+// payloads as slices, no copy); the receiving side parses them as usual.
 struct OpenStream {
   std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<RaftTransport::Stub> stub;
   std::unique_ptr<grpc::ClientContext> context;
   StreamSummary summary;
-  std::unique_ptr<grpc::ClientWriter<MessageBatch>> writer;
+  std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> writer;
 };
 
 }  // namespace
@@ -402,14 +408,16 @@ absl::StatusOr<std::unique_ptr<OpenStream>> Transport::Impl::Dial(Peer& p) {
     const auto slice = std::min<Clock::duration>(deadline - Clock::now(), kPollSlice);
     s->channel->WaitForStateChange(state, std::chrono::system_clock::now() + slice);
   }
-  s->stub = RaftTransport::NewStub(s->channel);
   s->context = std::make_unique<grpc::ClientContext>();
   {
     std::lock_guard lock(p.mu);
     if (p.stopping || p.cancelled) return absl::CancelledError("transport stopping");
     p.context = s->context.get();
   }
-  s->writer = s->stub->Stream(s->context.get(), &s->summary);
+  const grpc::internal::RpcMethod method(kStreamMethod, grpc::internal::RpcMethod::CLIENT_STREAMING,
+                                         s->channel);
+  s->writer.reset(grpc::internal::ClientWriterFactory<grpc::ByteBuffer>::Create(
+      s->channel.get(), method, s->context.get(), &s->summary));
   return s;
 }
 
@@ -448,19 +456,22 @@ Transport::Impl::StreamEnd Transport::Impl::RunStream(Peer& p, OpenStream& s) {
       taken.swap(p.queue);
       p.queued_bytes = 0;
     }
-    const std::vector<MessageBatch> batches =
+    std::vector<MessageBatch> batches =
         BuildBatchesConsuming(header, std::span<GroupMessage>(taken), options_.max_batch_bytes);
     taken.clear();
     for (size_t i = 0; i < batches.size(); ++i) {
-      if (s.writer->Write(batches[i])) {
+      const int count = BatchMessageCount(batches[i]);
+      const grpc::ByteBuffer wire = EncodeMessageBatch(&batches[i]);
+      batches[i].Clear();  // the payloads now belong to `wire`
+      if (s.writer->Write(wire)) {
         std::lock_guard lock(p.mu);
         ++p.stats.batches_sent;
-        p.stats.messages_sent += BatchMessageCount(batches[i]);
+        p.stats.messages_sent += count;
         p.unreachable_reported = false;
         continue;
       }
-      uint64_t lost = 0;
-      for (size_t j = i; j < batches.size(); ++j) lost += BatchMessageCount(batches[j]);
+      uint64_t lost = static_cast<uint64_t>(count);
+      for (size_t j = i + 1; j < batches.size(); ++j) lost += BatchMessageCount(batches[j]);
       {
         std::lock_guard lock(p.mu);
         DropLocked(p, lost);
