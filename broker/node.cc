@@ -578,6 +578,13 @@ size_t Node::Round() {
 
   // 4b: persist, every group in parallel: the group commit.
   Persist(work);
+  // The partitions' tail caches take the entries just written, moved rather
+  // than copied (nothing reads the Readys' payloads after this).
+  for (Work& w : work) {
+    if (w.persisted.ok() && w.group->is_partition() && !w.ready.entries.empty()) {
+      w.group->partition()->AdoptReadyEntries(w.ready.entries);
+    }
+  }
 
   // 4c: acknowledgements and votes, now that they are durable.
   for (Work& w : work) {

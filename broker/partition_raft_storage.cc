@@ -37,7 +37,8 @@ absl::StatusOr<raft::Entry> FromLogEntry(const storage::LogEntry& le) {
   e.term = ToRaft(le.term);
   if (le.type == storage::EntryType::kData) {
     e.type = raft::EntryType::kNormal;
-    e.data.assign(le.payload.begin(), le.payload.end());
+    // From a char pointer: one memcpy (uint8_t iterators copy byte by byte).
+    e.data.assign(reinterpret_cast<const char*>(le.payload.data()), le.payload.size());
     return e;
   }
   if (le.payload.empty() || le.payload[0] > static_cast<uint8_t>(raft::EntryType::kConfChange)) {
@@ -45,7 +46,7 @@ absl::StatusOr<raft::Entry> FromLogEntry(const storage::LogEntry& le) {
         "partition raft storage: entry %d has no valid raft type tag", le.index.value()));
   }
   e.type = static_cast<raft::EntryType>(le.payload[0]);
-  e.data.assign(le.payload.begin() + 1, le.payload.end());
+  e.data.assign(reinterpret_cast<const char*>(le.payload.data()) + 1, le.payload.size() - 1);
   return e;
 }
 
@@ -193,7 +194,7 @@ std::optional<std::vector<raft::Entry>> PartitionRaftStorage::CachedEntries(
   return out;
 }
 
-void PartitionRaftStorage::CacheAppended(const std::vector<raft::Entry>& entries, size_t skip,
+void PartitionRaftStorage::CacheAppended(std::vector<raft::Entry>& entries, size_t skip,
                                          storage::Offset first_offset) {
   if (!tail_.empty() && tail_.back().index + 1 != entries[skip].index) {
     tail_.clear();
@@ -201,7 +202,8 @@ void PartitionRaftStorage::CacheAppended(const std::vector<raft::Entry>& entries
   }
   int64_t next = first_offset.value();
   for (size_t i = skip; i < entries.size(); ++i) {
-    raft::Entry& e = tail_.emplace_back(entries[i]);
+    raft::Entry& e = tail_.emplace_back(raft::Entry{entries[i].term, entries[i].index,
+                                                    entries[i].type, std::move(entries[i].data)});
     tail_bytes_ += raft::EntrySize(e);
     if (IsDataEntry(e)) {
       // Validated by AppendUnsynced; the log stored the assigned base offset
@@ -216,6 +218,30 @@ void PartitionRaftStorage::CacheAppended(const std::vector<raft::Entry>& entries
     tail_bytes_ -= raft::EntrySize(tail_.front());
     tail_.pop_front();
   }
+}
+
+void PartitionRaftStorage::CacheReady(std::vector<raft::Entry>* take_from,
+                                      const std::vector<raft::Entry>* copy_from) {
+  if (!ready_append_) return;
+  const ReadyAppend a = *ready_append_;
+  ready_append_.reset();
+  const std::vector<raft::Entry>& entries = take_from != nullptr ? *take_from : *copy_from;
+  // Only the Ready just written, and only while nothing was written since.
+  if (entries.size() <= a.skip || entries[a.skip].index != a.first ||
+      entries.back().index != a.last || a.last != LastIndex()) {
+    return;
+  }
+  if (take_from != nullptr) {
+    CacheAppended(*take_from, a.skip, a.first_offset);
+  } else {
+    std::vector<raft::Entry> copy(copy_from->begin() + static_cast<ptrdiff_t>(a.skip),
+                                  copy_from->end());
+    CacheAppended(copy, 0, a.first_offset);
+  }
+}
+
+void PartitionRaftStorage::AdoptReadyEntries(std::vector<raft::Entry>& entries) {
+  CacheReady(&entries, nullptr);
 }
 
 void PartitionRaftStorage::ReleaseAppliedUpTo(raft::LogIndex applied) {
@@ -275,6 +301,7 @@ absl::StatusOr<storage::Offset> PartitionRaftStorage::NextOffsetAfter(raft::LogI
 absl::Status PartitionRaftStorage::PersistReady(const raft::Ready& rd) {
   if (absl::Status s = WriteReady(rd); !s.ok()) return s;
   if (absl::Status s = SyncReady(); !s.ok()) return s;
+  CacheReady(nullptr, &rd.entries);
   return FinishReady(rd);
 }
 
@@ -318,6 +345,7 @@ absl::Status PartitionRaftStorage::ApplySnapshot(const raft::Snapshot& snap) {
   recent_.clear();
   tail_.clear();
   tail_bytes_ = 0;
+  ready_append_.reset();
   return log_->ResetTo(ToStorage(s.snapshot_index) + 1, ToStorage(s.snapshot_term), *next);
 }
 
@@ -327,6 +355,7 @@ absl::Status PartitionRaftStorage::Append(const std::vector<raft::Entry>& entrie
 }
 
 absl::Status PartitionRaftStorage::AppendUnsynced(const std::vector<raft::Entry>& entries) {
+  ready_append_.reset();
   if (entries.empty()) return absl::OkStatus();
   for (size_t i = 1; i < entries.size(); ++i) {
     if (entries[i].index != entries[i - 1].index + 1) {
@@ -397,7 +426,8 @@ absl::Status PartitionRaftStorage::AppendUnsynced(const std::vector<raft::Entry>
   }
   RememberAppended(entries, skip, r->first_offset);
   if (caching_) {
-    CacheAppended(entries, skip, r->first_offset);
+    // Cached when the host hands the entries over (AdoptReadyEntries).
+    ready_append_ = ReadyAppend{skip, entries[skip].index, entries.back().index, r->first_offset};
   } else {
     tail_.clear();  // it must end at LastIndex()
     tail_bytes_ = 0;
@@ -466,6 +496,7 @@ absl::Status PartitionRaftStorage::Compact(raft::LogIndex index,
   if (absl::Status st = WriteState(s); !st.ok()) return st;
   while (!recent_.empty() && recent_.front().index < index) recent_.pop_front();
   ReleaseAppliedUpTo(index);
+  ready_append_.reset();
   return log_->DropPrefixBeforeIndex(ToStorage(index) + 1);
 }
 

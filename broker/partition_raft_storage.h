@@ -54,9 +54,13 @@
 // (ReleaseAppliedUpTo). Entries() serves a range wholly inside the cache
 // from it, so applying what was just committed reads nothing back from the
 // files (no pread, frame scan or decode). Invariant: the cache is
-// contiguous and ends at LastIndex(); it is cut with the log (conflict,
-// snapshot, compaction) and bounded (kMaxTailBytes / kMaxTailEntries, oldest
-// dropped first), so an idle, fully applied group holds none.
+// contiguous and ends at LastIndex() whenever Entries() uses it; it is cut
+// with the log (conflict, snapshot, compaction) and bounded (kMaxTailBytes /
+// kMaxTailEntries, oldest dropped first), so an idle, fully applied group
+// holds none. The cache gets a Ready's entries only when the host hands
+// them over after the write (AdoptReadyEntries: the payloads are moved, not
+// copied; PersistReady copies them); until then, or if the host never does,
+// the cache does not end at LastIndex() and Entries() reads the files.
 //
 // Thread safety: none beyond PartitionLog's (one host thread drives a group).
 #pragma once
@@ -122,6 +126,12 @@ class PartitionRaftStorage : public GroupStorage {
   // differs or is missing replaces the suffix from there. Not synced.
   // DataLoss if the entries would leave a gap after the log's last index.
   absl::Status ReplayEntries(const std::vector<raft::Entry>& entries);
+  // After WriteReady(rd) (and its sync) succeeded: moves the payloads of
+  // rd.entries into the tail cache (TAIL CACHE) instead of copying them,
+  // leaving those entries' `data` empty (index, term and type stay). Call it
+  // before any other write to this storage; a call for another Ready, or
+  // after another write, caches nothing (always safe).
+  void AdoptReadyEntries(std::vector<raft::Entry>& entries);
   // Drops cached entries (TAIL CACHE) with index <= `applied`.
   void ReleaseAppliedUpTo(raft::LogIndex applied);
   // Entries in the tail cache (tests).
@@ -165,9 +175,12 @@ class PartitionRaftStorage : public GroupStorage {
   };
   void RememberAppended(const std::vector<raft::Entry>& entries, size_t skip,
                         storage::Offset first_offset);
-  // Adds entries[skip..] (just appended at `first_offset`) to the tail cache.
-  void CacheAppended(const std::vector<raft::Entry>& entries, size_t skip,
-                     storage::Offset first_offset);
+  // Adds entries[skip..] (just appended at `first_offset`) to the tail
+  // cache, moving their payloads out of `entries`.
+  void CacheAppended(std::vector<raft::Entry>& entries, size_t skip, storage::Offset first_offset);
+  // The tail cache for the entries of the Ready last given to WriteReady
+  // (AdoptReadyEntries), copying them if `copy_from` is set.
+  void CacheReady(std::vector<raft::Entry>* take_from, const std::vector<raft::Entry>* copy_from);
   // Serves Entries(lo, hi, max_bytes) from the tail cache if it holds the
   // whole range.
   std::optional<std::vector<raft::Entry>> CachedEntries(raft::LogIndex lo, raft::LogIndex hi,
@@ -185,8 +198,17 @@ class PartitionRaftStorage : public GroupStorage {
   static constexpr size_t kMaxTailEntries = 4096;
   std::deque<raft::Entry> tail_;
   uint64_t tail_bytes_ = 0;
-  // WriteReady is appending: AppendUnsynced fills the tail cache.
+  // WriteReady is appending: AppendUnsynced notes what it appended in
+  // ready_append_, for AdoptReadyEntries.
   bool caching_ = false;
+  struct ReadyAppend {
+    size_t skip;  // entries of the Ready below the log start, not appended
+    raft::LogIndex first;
+    raft::LogIndex last;
+    storage::Offset first_offset;
+  };
+  // Set by WriteReady's append, reset by any other write (and when used).
+  std::optional<ReadyAppend> ready_append_;
 };
 
 }  // namespace raftlog::broker

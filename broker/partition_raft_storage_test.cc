@@ -559,6 +559,11 @@ TEST(PartitionRaftStorageTest, TailCacheAnswersLikeTheFiles) {
         ASSERT_TRUE(cached->WriteReady(rd).ok());
         ASSERT_TRUE(cached->SyncReady().ok());
         ASSERT_TRUE(plain->Append(rd.entries).ok());
+        // As the node does, mostly; without it the files answer.
+        if (rng() % 4 != 0) {
+          cached->AdoptReadyEntries(rd.entries);
+          for (const Entry& e : rd.entries) ASSERT_TRUE(e.data.empty());  // moved, not copied
+        }
         max_cached = std::max(max_cached, cached->cached_entries());
       } else if (op < 9 && last >= first) {
         cached->ReleaseAppliedUpTo(LogIndex(first + rng() % (last - first + 1)));
@@ -586,6 +591,58 @@ TEST(PartitionRaftStorageTest, TailCacheAnswersLikeTheFiles) {
     cached->ReleaseAppliedUpTo(cached->LastIndex());
     EXPECT_EQ(cached->cached_entries(), 0u);
   }
+}
+
+// AdoptReadyEntries caches the Ready just written, by moving its payloads;
+// for any other Ready, or after another write, it caches nothing and leaves
+// the entries alone. PersistReady caches a copy.
+TEST(PartitionRaftStorageTest, AdoptReadyEntriesTakesOnlyTheReadyJustWritten) {
+  TempDir dir;
+  auto s = OpenOrDie(dir.path());
+  ASSERT_NE(s, nullptr);
+  raft::Ready rd;
+  rd.entries = {E(1, 1, EntryType::kNormal, MakeBatch(3, 1, 0)), E(1, 2, EntryType::kNoop, ""),
+                E(1, 3, EntryType::kNormal, MakeBatch(2, 2, 0))};
+  const std::vector<Entry> written = rd.entries;
+  ASSERT_TRUE(s->WriteReady(rd).ok());
+  ASSERT_TRUE(s->SyncReady().ok());
+  EXPECT_EQ(s->cached_entries(), 0u);  // not before the hand-over
+  s->AdoptReadyEntries(rd.entries);
+  EXPECT_EQ(s->cached_entries(), 3u);
+  EXPECT_TRUE(rd.entries[0].data.empty());
+  EXPECT_EQ(rd.entries[2].index, LogIndex(3));  // index and term stay
+  auto cached = s->Entries(LogIndex(1), LogIndex(4), UINT64_MAX);
+  ASSERT_TRUE(cached.ok());
+  EXPECT_EQ((*cached)[2].data.size(), written[2].data.size());
+  EXPECT_EQ(BaseOffsetOf((*cached)[2].data), 3);  // offsets assigned as stored
+  EXPECT_EQ(WithoutBaseOffset((*cached)[2].data), WithoutBaseOffset(written[2].data));
+  s->ReleaseAppliedUpTo(LogIndex(3));
+
+  // A Ready written before another write is not adopted.
+  raft::Ready stale;
+  stale.entries = {E(1, 4, EntryType::kNormal, MakeBatch(1, 3, 0))};
+  ASSERT_TRUE(s->WriteReady(stale).ok());
+  ASSERT_TRUE(s->Append({E(1, 5, EntryType::kNoop, "")}).ok());
+  s->AdoptReadyEntries(stale.entries);
+  EXPECT_EQ(s->cached_entries(), 0u);
+  EXPECT_FALSE(stale.entries[0].data.empty());
+  // Nor one that is not the Ready written last.
+  raft::Ready next;
+  next.entries = {E(1, 6, EntryType::kNoop, "")};
+  ASSERT_TRUE(s->WriteReady(next).ok());
+  s->AdoptReadyEntries(stale.entries);
+  EXPECT_EQ(s->cached_entries(), 0u);
+  EXPECT_FALSE(stale.entries[0].data.empty());
+  s->AdoptReadyEntries(next.entries);  // used up by the call above
+  EXPECT_EQ(s->cached_entries(), 0u);
+  EXPECT_EQ(AllEntries(*s).size(), 6u);
+
+  // PersistReady caches a copy.
+  raft::Ready copied;
+  copied.entries = {E(1, 7, EntryType::kNormal, MakeBatch(2, 4, 0))};
+  ASSERT_TRUE(s->PersistReady(copied).ok());
+  EXPECT_EQ(s->cached_entries(), 1u);
+  EXPECT_FALSE(copied.entries[0].data.empty());
 }
 
 TEST(PartitionRaftStorageTest, ConformsToMemoryStorageUnderRandomOperations) {
