@@ -6,6 +6,9 @@
 
 #include "absl/strings/str_format.h"
 #include "client/partitioner.h"
+#include "client/producer_request_encoder.h"
+#include "grpcpp/impl/rpc_method.h"
+#include "grpcpp/support/client_callback.h"
 #include "storage/record_batch_builder.h"
 
 namespace raftlog::client {
@@ -13,6 +16,10 @@ namespace raftlog::client {
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// DataService.Produce's full name (the generated stub would take a
+// ProduceRequest object and copy the batches into it and out of it).
+constexpr char kProduceMethod[] = "/raftlog.api.v1.DataService/Produce";
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -124,7 +131,7 @@ absl::StatusOr<int32_t> Producer::ChoosePartition(const ProducerRecord& record,
   if (it != sticky_.end() && it->second < n) {
     auto q = queues_.find({record.topic, it->second});
     if (q != queues_.end() && !q->second.batches.empty() &&
-        q->second.batches.back()->encoded.empty() &&
+        !q->second.batches.back()->is_encoded() &&
         q->second.batches.back()->bytes < options_.batch_size) {
       return it->second;
     }
@@ -172,7 +179,7 @@ void Producer::Send(ProducerRecord record, SendCallback done) {
   }
   const TopicPartition tp{record.topic, *partition};
   PartitionQueue& q = queues_[tp];
-  const bool new_batch = q.batches.empty() || !q.batches.back()->encoded.empty() ||
+  const bool new_batch = q.batches.empty() || q.batches.back()->is_encoded() ||
                          q.batches.back()->bytes + bytes > options_.batch_size;
   if (new_batch) {
     auto b = std::make_unique<Batch>();
@@ -226,7 +233,7 @@ std::vector<TopicPartition> Producer::ReadyPartitions(Clock::time_point now,
       continue;
     }
     const Clock::time_point linger_end = front.created + options_.linger;
-    if (flushing_ > 0 || closing_ || q.batches.size() > 1 || !front.encoded.empty() ||
+    if (flushing_ > 0 || closing_ || q.batches.size() > 1 || front.is_encoded() ||
         front.bytes >= options_.batch_size || now >= linger_end) {
       ready.push_back(tp);
     } else {
@@ -302,7 +309,7 @@ void Producer::CheckStalledCalls() {
 }
 
 absl::Status Producer::EncodeLocked(Batch& batch, PartitionQueue& queue) {
-  if (!batch.encoded.empty()) return absl::OkStatus();
+  if (batch.is_encoded()) return absl::OkStatus();
   if (producer_id_ >= 0) {
     batch.builder->set_producer(producer_id_, queue.epoch, queue.next_sequence);
     const int64_t next = int64_t{queue.next_sequence} + static_cast<int64_t>(batch.records.size());
@@ -310,7 +317,7 @@ absl::Status Producer::EncodeLocked(Batch& batch, PartitionQueue& queue) {
   }
   absl::StatusOr<std::vector<uint8_t>> bytes = batch.builder->Build();
   if (!bytes.ok()) return bytes.status();
-  batch.encoded.assign(bytes->begin(), bytes->end());
+  batch.encoded = SliceOwning(*std::move(bytes));  // the built buffer itself
   batch.builder.reset();
   return absl::OkStatus();
 }
@@ -332,7 +339,7 @@ void Producer::SendPartition(const TopicPartition& tp) {
       }
       if (count > 0 && total + b->encoded.size() > options_.max_request_size) break;
       total += b->encoded.size();
-      call->req.add_batches(b->encoded);
+      call->batches.push_back(b->encoded);  // a reference, not a copy
       ++count;
     }
     if (count > 0) {
@@ -409,9 +416,15 @@ void Producer::SendPartition(const TopicPartition& tp) {
     auto ended = std::make_shared<Ended>(this, call);
     ProduceCall* c = call.get();
     call.reset();
-    cluster_->At(leader->second)
-        .data->async()
-        ->Produce(&c->ctx, &c->req, &c->resp, [this, c, tp, count, ended](grpc::Status s) {
+    // DataService.Produce with the request encoded here: the batches go out
+    // as the slices the queue holds, no copy (producer_request_encoder.h).
+    c->req_bytes = EncodeProduceRequest(c->req, c->batches);
+    const std::shared_ptr<grpc::Channel>& channel = cluster_->At(leader->second).channel;
+    const grpc::internal::RpcMethod method(kProduceMethod, grpc::internal::RpcMethod::NORMAL_RPC,
+                                           channel);
+    grpc::internal::CallbackUnaryCall<grpc::ByteBuffer, apipb::ProduceResponse>(
+        channel.get(), method, &c->ctx, &c->req_bytes, &c->resp,
+        [this, c, tp, count, ended](grpc::Status s) {
           std::string code;
           const auto& trailers = c->ctx.GetServerTrailingMetadata();
           if (auto it = trailers.find("raftlog-error-code"); it != trailers.end()) {
@@ -486,7 +499,7 @@ void Producer::FailOrRetryLocked(const TopicPartition& tp, size_t count, const a
     Batch& b = *q.batches[failed];
     const bool expired = now - b.created >= options_.delivery_timeout;
     if (retry && !expired) break;
-    if (expired && !b.encoded.empty()) sent_batch_expired = true;
+    if (expired && b.is_encoded()) sent_batch_expired = true;
     for (Pending& p : b.records) {
       if (!p.done) continue;
       absl::Status why =
@@ -511,7 +524,7 @@ void Producer::FailOrRetryLocked(const TopicPartition& tp, size_t count, const a
     // new numbers could store them twice). The rest start a new epoch at
     // sequence 0, which the partition accepts (broker/producer_state.h).
     size_t numbered = 0;
-    while (numbered < q.batches.size() && !q.batches[numbered]->encoded.empty()) ++numbered;
+    while (numbered < q.batches.size() && q.batches[numbered]->is_encoded()) ++numbered;
     const absl::Status why = absl::DeadlineExceededError(absl::StrFormat(
         "%s-%d: an earlier batch expired with its outcome unknown; this one was already "
         "numbered after it (last error: %s)",

@@ -58,6 +58,8 @@
 
 #include "absl/status/statusor.h"
 #include "client/cluster.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/slice.h"
 #include "storage/compression.h"
 #include "storage/record.h"
 #include "storage/record_batch_builder.h"
@@ -143,13 +145,18 @@ class Producer {
     std::vector<Pending> records;
     size_t bytes = 0;
     std::chrono::steady_clock::time_point created;
-    std::string encoded;  // set when first sent; retries resend the same bytes
+    // Set when first sent (size 0 before); retries resend the same bytes.
+    // Requests share it (producer_request_encoder.h): no copy per send.
+    grpc::Slice encoded;
+    bool is_encoded() const { return encoded.size() > 0; }
   };
   // One Produce call in flight: owned by its queue (never by gRPC), ended
   // (context destroyed) by the sender thread once `finished`.
   struct ProduceCall {
     grpc::ClientContext ctx;
-    apipb::ProduceRequest req;
+    apipb::ProduceRequest req;  // every field but `batches`
+    std::vector<grpc::Slice> batches;
+    grpc::ByteBuffer req_bytes;  // req + batches, encoded
     apipb::ProduceResponse resp;
     uint64_t leader = 0;  // node id it was sent to
     std::chrono::steady_clock::time_point sent_at;
