@@ -15,6 +15,7 @@
 //   cluster_bench [--groups=1,100,1000] [--proposers=1,16,128] [--seconds=8]
 //                 [--idle_seconds=10] [--entry_bytes=1024] [--fsync=always|never]
 //                 [--sync_threads=8] [--sync_mode=journal|per-group|syncfs] [--tick_ms=100]
+//                 [--heartbeat_ticks=2]
 //                 [--no_kill] [--json]
 // Prints a table per phase; --json adds one JSON line per measurement.
 #include <dirent.h>
@@ -54,6 +55,7 @@ struct Flags {
   bool fsync = true;
   int sync_threads = 8;
   int tick_ms = 100;
+  int heartbeat_ticks = 2;  // raftlogd's default; election ticks stay 10
   std::string sync_mode = "journal";
   bool kill = true;
   bool json = false;
@@ -100,6 +102,8 @@ Flags ParseFlags(int argc, char** argv) {
       f.sync_threads = num(1);
     else if (key == "--tick_ms")
       f.tick_ms = num(1);
+    else if (key == "--heartbeat_ticks")
+      f.heartbeat_ticks = num(1);
     else if (key == "--fsync" && (val == "always" || val == "never"))
       f.fsync = val == "always";
     else if (key == "--sync_mode" && (val == "journal" || val == "per-group" || val == "syncfs"))
@@ -354,7 +358,7 @@ ProcessClusterOptions ClusterOptions(const Flags& f) {
   o.cluster_id = "bench";
   o.tick_ms = f.tick_ms;
   o.election_ticks = 10;
-  o.heartbeat_ticks = 2;
+  o.heartbeat_ticks = f.heartbeat_ticks;
   o.fsync = f.fsync;
   o.sync_threads = f.sync_threads;
   o.extra_args.push_back("--sync-mode=" + f.sync_mode);
