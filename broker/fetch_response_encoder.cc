@@ -7,27 +7,15 @@
 #include <string>
 #include <utility>
 
-#include "google/protobuf/io/coded_stream.h"
+#include "proto/length_delimited.h"
 
 namespace raftlog::broker {
 namespace {
 
 namespace pb = raftlog::api::v1;
 
-constexpr uint32_t kLengthDelimited = 2;  // protobuf wire type
-
-using google::protobuf::io::CodedOutputStream;
-
-// The key and length of a length-delimited field of `len` bytes.
-void AppendFieldHeader(std::string* out, int field, size_t len) {
-  uint8_t buf[2 * 10];  // two varints of at most 10 bytes
-  uint8_t* end = CodedOutputStream::WriteVarint64ToArray(
-      (static_cast<uint64_t>(field) << 3) | kLengthDelimited, buf);
-  end = CodedOutputStream::WriteVarint64ToArray(len, end);
-  out->append(reinterpret_cast<const char*>(buf), static_cast<size_t>(end - buf));
-}
-
-size_t VarintSize(uint64_t v) { return CodedOutputStream::VarintSize64(v); }
+using proto::AppendLengthDelimitedHeader;
+using proto::LengthDelimitedFieldSize;
 
 // grpc::Slice's destroy hook for a read buffer handed over by release().
 void FreeReadBuffer(void* p) { std::unique_ptr<uint8_t[]>(static_cast<uint8_t*>(p)).reset(); }
@@ -62,13 +50,14 @@ grpc::ByteBuffer FetchResponseEncoder::Finish() {
     part.fields.SerializeToString(&fields);
     size_t len = fields.size();
     if (part.records_bytes > 0) {
-      len += VarintSize((pb::FetchPartitionResponse::kRecordsFieldNumber << 3) | kLengthDelimited) +
-             VarintSize(part.records_bytes) + part.records_bytes;
+      len += LengthDelimitedFieldSize(pb::FetchPartitionResponse::kRecordsFieldNumber,
+                                      part.records_bytes);
     }
-    AppendFieldHeader(&head, pb::FetchResponse::kPartitionsFieldNumber, len);
+    AppendLengthDelimitedHeader(&head, pb::FetchResponse::kPartitionsFieldNumber, len);
     head += fields;
     if (part.records_bytes == 0) continue;
-    AppendFieldHeader(&head, pb::FetchPartitionResponse::kRecordsFieldNumber, part.records_bytes);
+    AppendLengthDelimitedHeader(&head, pb::FetchPartitionResponse::kRecordsFieldNumber,
+                                part.records_bytes);
     slices.emplace_back(head);
     head.clear();
     for (const auto& [begin, end] : part.batches) slices.push_back(part.data.sub(begin, end));

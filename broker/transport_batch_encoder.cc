@@ -7,32 +7,15 @@
 #include <utility>
 #include <vector>
 
-#include "google/protobuf/io/coded_stream.h"
 #include "grpcpp/support/slice.h"
+#include "proto/length_delimited.h"
 
 namespace raftlog::broker {
 namespace {
 
 namespace pb = raftlog::transport::v1;
-using google::protobuf::io::CodedOutputStream;
-
-constexpr uint32_t kLengthDelimited = 2;  // protobuf wire type
-
-size_t VarintSize(uint64_t v) { return CodedOutputStream::VarintSize64(v); }
-
-// Bytes of a length-delimited field of `len` bytes, key and length included.
-size_t FieldSize(int field, size_t len) {
-  return VarintSize((static_cast<uint64_t>(field) << 3) | kLengthDelimited) + VarintSize(len) + len;
-}
-
-// Appends the key and length of a length-delimited field of `len` bytes.
-void AppendFieldHeader(std::string* out, int field, size_t len) {
-  uint8_t buf[2 * 10];  // two varints of at most 10 bytes
-  uint8_t* end = CodedOutputStream::WriteVarint64ToArray(
-      (static_cast<uint64_t>(field) << 3) | kLengthDelimited, buf);
-  end = CodedOutputStream::WriteVarint64ToArray(len, end);
-  out->append(reinterpret_cast<const char*>(buf), static_cast<size_t>(end - buf));
-}
+using proto::AppendLengthDelimitedHeader;
+using proto::LengthDelimitedFieldSize;
 
 // grpc::Slice's destroy hook for a payload handed over to gRPC.
 void FreeString(void* p) { delete static_cast<std::string*>(p); }
@@ -48,7 +31,7 @@ bool HasLargeEntry(const pb::RaftMessage& m) {
 // entries, a large payload as a slice of its own (see the header).
 void AppendMessage(pb::RaftMessage* m, std::string* head, std::vector<grpc::Slice>* slices) {
   if (!HasLargeEntry(*m)) {
-    AppendFieldHeader(head, pb::MessageBatch::kMessagesFieldNumber, m->ByteSizeLong());
+    AppendLengthDelimitedHeader(head, pb::MessageBatch::kMessagesFieldNumber, m->ByteSizeLong());
     m->AppendToString(head);
     return;
   }
@@ -72,16 +55,17 @@ void AppendMessage(pb::RaftMessage* m, std::string* head, std::vector<grpc::Slic
     }
     e.SerializeToString(&p.fields);
     p.size = p.fields.size();
-    if (p.data != nullptr) p.size += FieldSize(pb::Entry::kDataFieldNumber, p.data->size());
-    len += FieldSize(pb::RaftMessage::kEntriesFieldNumber, p.size);
+    if (p.data != nullptr)
+      p.size += LengthDelimitedFieldSize(pb::Entry::kDataFieldNumber, p.data->size());
+    len += LengthDelimitedFieldSize(pb::RaftMessage::kEntriesFieldNumber, p.size);
   }
-  AppendFieldHeader(head, pb::MessageBatch::kMessagesFieldNumber, len);
+  AppendLengthDelimitedHeader(head, pb::MessageBatch::kMessagesFieldNumber, len);
   *head += rest;
   for (Part& p : parts) {
-    AppendFieldHeader(head, pb::RaftMessage::kEntriesFieldNumber, p.size);
+    AppendLengthDelimitedHeader(head, pb::RaftMessage::kEntriesFieldNumber, p.size);
     *head += p.fields;
     if (p.data == nullptr) continue;
-    AppendFieldHeader(head, pb::Entry::kDataFieldNumber, p.data->size());
+    AppendLengthDelimitedHeader(head, pb::Entry::kDataFieldNumber, p.data->size());
     slices->emplace_back(*head);
     head->clear();
     std::string* data = p.data.release();
