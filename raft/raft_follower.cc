@@ -85,13 +85,11 @@ void Raft::HandleAppendEntries(const Message& m) {
     Send(std::move(resp));
     return;
   }
-  if (log_.MatchTerm(m.index, m.log_term)) {
-    // Entries from a conflicting index on are about to be replaced: an
-    // acknowledgement of them still waiting for the persist must not leave.
-    const std::optional<LogIndex> conflict = log_.FindConflict(m.entries);
-    if (conflict && *conflict <= log_.LastIndex()) DropUnsentAppendAcksFrom(*conflict);
-  }
-  if (auto last = log_.MaybeAppend(m.index, m.log_term, m.commit, m.entries)) {
+  std::optional<LogIndex> replaced_from;
+  if (auto last = log_.MaybeAppend(m.index, m.log_term, m.commit, m.entries, &replaced_from)) {
+    // Entries from a conflicting index on were replaced: an acknowledgement
+    // of them still waiting for the persist must not leave.
+    if (replaced_from) DropUnsentAppendAcksFrom(*replaced_from);
     resp.index = *last;
     Send(std::move(resp));
     return;

@@ -131,14 +131,15 @@ std::optional<LogIndex> RaftLog::FindConflict(const std::vector<Entry>& ents) co
 }
 
 std::optional<LogIndex> RaftLog::MaybeAppend(LogIndex prev_index, Term prev_term,
-                                             LogIndex leader_commit,
-                                             const std::vector<Entry>& ents) {
+                                             LogIndex leader_commit, const std::vector<Entry>& ents,
+                                             std::optional<LogIndex>* replaced_from) {
   if (!MatchTerm(prev_index, prev_term)) return std::nullopt;
   const LogIndex last_new = prev_index + ents.size();
   if (auto ci = FindConflict(ents)) {
     // A conflict inside the committed prefix would mean two different
     // committed entries at one index: Log Matching is broken.
     RAFT_CHECK(*ci > committed_);
+    if (replaced_from != nullptr && *ci <= LastIndex()) *replaced_from = *ci;
     const size_t from = ci->value() - (prev_index.value() + 1);
     Append(std::vector<Entry>(ents.begin() + from, ents.end()));
   }

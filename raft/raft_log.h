@@ -66,9 +66,11 @@ class RaftLog {
   // different term), never because a stale or reordered message is shorter
   // (PITFALLS #6); advances commit to min(leader_commit, prev_index +
   // len(ents)), the last index this message verified. Returns that index, or
-  // nullopt on a mismatch.
+  // nullopt on a mismatch. If it replaced entries we held (a conflict),
+  // `*replaced_from` (when given) is set to the first replaced index.
   std::optional<LogIndex> MaybeAppend(LogIndex prev_index, Term prev_term, LogIndex leader_commit,
-                                      const std::vector<Entry>& ents);
+                                      const std::vector<Entry>& ents,
+                                      std::optional<LogIndex>* replaced_from = nullptr);
   // Appends at the tail (leader). Returns the new last index.
   LogIndex Append(const std::vector<Entry>& ents);
   // First index among ents whose term differs from ours or that we lack;
