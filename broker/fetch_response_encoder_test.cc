@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "proto/byte_buffer_test_util.h"
 
 namespace raftlog::broker {
 namespace {
@@ -33,15 +34,6 @@ storage::BatchView MakeView(const std::vector<std::string>& batches, size_t gap 
     pos += b.size();
   }
   return v;
-}
-
-std::string Flatten(const grpc::ByteBuffer& buf) {
-  std::vector<grpc::Slice> slices;
-  EXPECT_TRUE(buf.Dump(&slices).ok());
-  std::string out;
-  for (const grpc::Slice& s : slices)
-    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return out;
 }
 
 void FillOk(pb::FetchPartitionResponse* p, const std::string& topic, int partition) {
@@ -84,7 +76,7 @@ TEST(FetchResponseEncoder, BytesAreTheProtobufEncodingOfTheSameResponse) {
   want.mutable_partitions(4)->set_records("z");
 
   EXPECT_EQ(enc.records_bytes(), 9 + big.size() + 11 + 1);
-  const std::string wire = Flatten(enc.Finish());
+  const std::string wire = proto::FlattenByteBuffer(enc.Finish());
   EXPECT_EQ(wire, want.SerializeAsString());
   pb::FetchResponse got;
   ASSERT_TRUE(got.ParseFromString(wire));
@@ -120,7 +112,7 @@ TEST(FetchResponseEncoder, SetRecordsReplacesRecordsSetOnTheMessage) {
   p->set_records("stale");
   enc.SetRecords(MakeView({"fresh"}));
   pb::FetchResponse got;
-  ASSERT_TRUE(got.ParseFromString(Flatten(enc.Finish())));
+  ASSERT_TRUE(got.ParseFromString(proto::FlattenByteBuffer(enc.Finish())));
   ASSERT_EQ(got.partitions_size(), 1);
   EXPECT_EQ(got.partitions(0).records(), "fresh");
 }
@@ -130,9 +122,9 @@ TEST(FetchResponseEncoder, FinishEmptiesTheEncoder) {
   FillOk(enc.AddPartition(), "t", 0);
   enc.SetRecords(MakeView({"abc"}));
   EXPECT_EQ(enc.records_bytes(), 3u);
-  EXPECT_FALSE(Flatten(enc.Finish()).empty());
+  EXPECT_FALSE(proto::FlattenByteBuffer(enc.Finish()).empty());
   EXPECT_EQ(enc.records_bytes(), 0u);
-  EXPECT_EQ(Flatten(enc.Finish()), "");  // an empty FetchResponse
+  EXPECT_EQ(proto::FlattenByteBuffer(enc.Finish()), "");  // an empty FetchResponse
 }
 
 }  // namespace

@@ -9,20 +9,12 @@
 #include <vector>
 
 #include "grpcpp/support/slice.h"
+#include "proto/byte_buffer_test_util.h"
 
 namespace raftlog::broker {
 namespace {
 
 namespace pb = raftlog::transport::v1;
-
-std::string Flatten(const grpc::ByteBuffer& bb, std::vector<grpc::Slice>* slices) {
-  EXPECT_TRUE(bb.Dump(slices).ok());
-  std::string out;
-  for (const grpc::Slice& s : *slices) {
-    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return out;
-}
 
 pb::Entry* AddEntry(pb::RaftMessage* m, uint64_t index, std::string data) {
   pb::Entry* e = m->add_entries();
@@ -83,7 +75,7 @@ TEST(TransportBatchEncoderTest, ParsesAsTheSameBatch) {
   const pb::MessageBatch original = MixedBatch();
   pb::MessageBatch consumed = original;
   std::vector<grpc::Slice> slices;
-  const std::string wire = Flatten(EncodeMessageBatch(&consumed), &slices);
+  const std::string wire = proto::FlattenByteBuffer(EncodeMessageBatch(&consumed), &slices);
   EXPECT_EQ(wire.size(), original.ByteSizeLong());
   pb::MessageBatch parsed;
   ASSERT_TRUE(parsed.ParseFromString(wire));
@@ -101,7 +93,7 @@ TEST(TransportBatchEncoderTest, LargePayloadsAreSlicesOfTheirOwnMemory) {
   std::vector<grpc::Slice> slices;
   const grpc::ByteBuffer wire = EncodeMessageBatch(&b);
   b.Clear();  // what the transport does: the slices own the payloads now
-  Flatten(wire, &slices);
+  proto::FlattenByteBuffer(wire, &slices);
   std::vector<const char*> starts;
   for (const grpc::Slice& s : slices) starts.push_back(reinterpret_cast<const char*>(s.begin()));
   auto sent_in_place = [&](const char* p) {
@@ -125,12 +117,12 @@ TEST(TransportBatchEncoderTest, BatchWithoutMessages) {
   const pb::MessageBatch original = b;
   std::vector<grpc::Slice> slices;
   pb::MessageBatch parsed;
-  ASSERT_TRUE(parsed.ParseFromString(Flatten(EncodeMessageBatch(&b), &slices)));
+  ASSERT_TRUE(parsed.ParseFromString(proto::FlattenByteBuffer(EncodeMessageBatch(&b), &slices)));
   EXPECT_EQ(parsed.SerializeAsString(), original.SerializeAsString());
 
   pb::MessageBatch empty;
   slices.clear();
-  EXPECT_EQ(Flatten(EncodeMessageBatch(&empty), &slices), "");
+  EXPECT_EQ(proto::FlattenByteBuffer(EncodeMessageBatch(&empty), &slices), "");
 }
 
 }  // namespace

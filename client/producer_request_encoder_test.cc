@@ -8,19 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "proto/byte_buffer_test_util.h"
+
 namespace raftlog::client {
 namespace {
 
 namespace apipb = raftlog::api::v1;
-
-std::string Flatten(const grpc::ByteBuffer& bb, std::vector<grpc::Slice>* slices) {
-  EXPECT_TRUE(bb.Dump(slices).ok());
-  std::string out;
-  for (const grpc::Slice& s : *slices) {
-    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return out;
-}
 
 apipb::ProduceRequest Fields() {
   apipb::ProduceRequest r;
@@ -41,7 +34,8 @@ TEST(ProducerRequestEncoderTest, ParsesAsTheSameRequest) {
     batches.push_back(SliceOwning(std::move(b)));
   }
   std::vector<grpc::Slice> slices;
-  const std::string wire = Flatten(EncodeProduceRequest(Fields(), batches), &slices);
+  const std::string wire =
+      proto::FlattenByteBuffer(EncodeProduceRequest(Fields(), batches), &slices);
   EXPECT_EQ(wire.size(), want.ByteSizeLong());
   apipb::ProduceRequest got;
   ASSERT_TRUE(got.ParseFromString(wire));
@@ -58,7 +52,7 @@ TEST(ProducerRequestEncoderTest, BatchesAreSentFromTheirOwnSlices) {
   const grpc::ByteBuffer retry = EncodeProduceRequest(Fields(), {batch});
   for (const grpc::ByteBuffer* bb : {&first, &retry}) {
     std::vector<grpc::Slice> slices;
-    Flatten(*bb, &slices);
+    proto::FlattenByteBuffer(*bb, &slices);
     EXPECT_TRUE(std::any_of(slices.begin(), slices.end(),
                             [&](const grpc::Slice& s) { return s.begin() == data; }));
   }
@@ -67,7 +61,8 @@ TEST(ProducerRequestEncoderTest, BatchesAreSentFromTheirOwnSlices) {
 TEST(ProducerRequestEncoderTest, NoBatches) {
   std::vector<grpc::Slice> slices;
   apipb::ProduceRequest got;
-  ASSERT_TRUE(got.ParseFromString(Flatten(EncodeProduceRequest(Fields(), {}), &slices)));
+  ASSERT_TRUE(
+      got.ParseFromString(proto::FlattenByteBuffer(EncodeProduceRequest(Fields(), {}), &slices)));
   EXPECT_EQ(got.SerializeAsString(), Fields().SerializeAsString());
 }
 
