@@ -50,6 +50,14 @@ class File {
   // Reserves disk blocks for [pos, pos+len) and extends the file size to at
   // least pos+len; new bytes read as zeros. May be unsupported (Unimplemented).
   virtual absl::Status Allocate(uint64_t pos, uint64_t len) = 0;
+  // Reserves disk blocks for [pos, pos+len) without changing the file size
+  // (fallocate FALLOC_FL_KEEP_SIZE): nothing becomes readable, a crash
+  // leaves the file as it was; the next Truncate (to any size, even the
+  // current one) releases what lies past the size. May be unsupported
+  // (Unimplemented).
+  virtual absl::Status Reserve(uint64_t /*pos*/, uint64_t /*len*/) {
+    return absl::UnimplementedError("Reserve unsupported");
+  }
 };
 
 class Env {

@@ -139,6 +139,18 @@ class PosixFile final : public File {
     return absl::OkStatus();
   }
 
+  absl::Status Reserve(uint64_t pos, uint64_t len) override {
+    int rc;
+    do {
+      rc = ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(pos), static_cast<off_t>(len));
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0 && (errno == EOPNOTSUPP || errno == ENOSYS)) {
+      return absl::UnimplementedError(absl::StrFormat("fallocate keep-size %s unsupported", path_));
+    }
+    if (rc != 0) return ErrnoStatus("fallocate keep-size", path_, errno);
+    return absl::OkStatus();
+  }
+
  private:
   const std::string path_;
   const int fd_;

@@ -57,6 +57,7 @@ class FaultFile final : public File {
   }
   absl::StatusOr<uint64_t> Size() const override { return base_->Size(); }
   absl::Status Allocate(uint64_t pos, uint64_t len) override { return base_->Allocate(pos, len); }
+  absl::Status Reserve(uint64_t pos, uint64_t len) override { return base_->Reserve(pos, len); }
 
  private:
   FaultInjectingEnv* const env_;

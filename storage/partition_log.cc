@@ -91,10 +91,13 @@ size_t SegmentForIndex(const std::vector<std::unique_ptr<Segment>>& segs, RaftIn
 }
 
 SegmentConfig ConfigFrom(const PartitionLogOptions& o) {
-  return SegmentConfig{.index_interval_bytes = o.index_interval_bytes,
-                       .preallocate = o.preallocate,
-                       .preallocate_bytes = o.segment_bytes,
-                       .write_buffer_bytes = o.write_buffer_bytes};
+  return SegmentConfig{
+      .index_interval_bytes = o.index_interval_bytes,
+      .preallocate = o.preallocate,
+      .preallocate_bytes = o.segment_bytes,
+      .reserve_ahead_bytes =
+          o.preallocate || o.fsync_policy == FsyncPolicy::kEveryAppend ? 0 : o.reserve_ahead_bytes,
+      .write_buffer_bytes = o.write_buffer_bytes};
 }
 
 // Sets the failed state (first error wins) and returns it.

@@ -139,9 +139,26 @@ std::string Segment::log_path() const {
   return dir_ + "/" + SegmentFileName(st_.base_offset, kLogExt);
 }
 
+void Segment::ReserveAhead(uint64_t end) {
+  const uint64_t step = cfg_.reserve_ahead_bytes;
+  const uint64_t target =
+      std::min((end + step - 1) / step * step, std::max(end, cfg_.preallocate_bytes));
+  const uint64_t from = std::max(reserved_end_, st_.size);
+  absl::Status s = log_->Reserve(from, target - from);
+  // Unsupported: never try again for this segment. Any other failure (a
+  // full disk) is for the write to report; a failed write's undo truncates,
+  // which lowers reserved_end_ again.
+  reserved_end_ = absl::IsUnimplemented(s) ? UINT64_MAX : target;
+}
+
 absl::Status Segment::Append(std::span<const std::span<const uint8_t>> pieces,
                              std::span<const FrameHeader> headers) {
   const SegmentState before = st_;
+  if (cfg_.reserve_ahead_bytes > 0) {
+    uint64_t end = st_.size;
+    for (const std::span<const uint8_t>& p : pieces) end += p.size();
+    if (end > reserved_end_) ReserveAhead(end);
+  }
   absl::Status s = log_->Writev(st_.size, pieces);
   std::vector<OffsetIndexEntry>& new_index = new_index_;
   std::vector<TimeIndexEntry>& new_time = new_time_;
@@ -180,6 +197,7 @@ absl::Status Segment::Append(std::span<const std::span<const uint8_t>> pieces,
     st_ = before;
     // Nothing half-written may survive as data: cut back to the old end.
     absl::Status undo = log_->Truncate(before.size);
+    reserved_end_ = std::min(reserved_end_, before.size);
     if (undo.ok() && cfg_.preallocate && cfg_.preallocate_bytes > before.size) {
       log_->Allocate(before.size, cfg_.preallocate_bytes - before.size).IgnoreError();
     }
@@ -196,9 +214,12 @@ absl::Status Segment::Seal(bool* sync_failed) {
   *sync_failed = false;
   absl::StatusOr<uint64_t> file_size = log_->Size();
   if (!file_size.ok()) return file_size.status();
-  if (*file_size != st_.size) {
+  // A truncate to the current size still releases reserved blocks past it
+  // (also those a crash left before recovery: reserved_end_ does not know them).
+  if (*file_size != st_.size || cfg_.reserve_ahead_bytes > 0) {
     absl::Status s = log_->Truncate(st_.size);
     if (!s.ok()) return s;
+    reserved_end_ = st_.size;
   }
   const int64_t last_ts = time_index_->empty() ? -1 : time_index_->back().timestamp;
   if (st_.max_timestamp > last_ts) {
@@ -274,6 +295,7 @@ absl::Status Segment::TruncateAfter(RaftIndex last_kept, Term prev_term) {
     ++keep_time;
   }
   absl::Status s = log_->Truncate(cut);
+  reserved_end_ = std::min(reserved_end_, cut);
   if (s.ok() && cfg_.preallocate && cfg_.preallocate_bytes > cut) {
     absl::Status a = log_->Allocate(cut, cfg_.preallocate_bytes - cut);
     if (!a.ok() && a.code() != absl::StatusCode::kUnimplemented) s = a;

@@ -27,6 +27,9 @@
 // frame's base_offset + offset_count. A 48-byte all-zero header marks the
 // clean end of a preallocated file (a real header never is all zero: its
 // type byte is 1 or 2).
+// The active segment's .log may also hold disk blocks reserved past its
+// size (reserve_ahead_bytes: fallocate KEEP_SIZE); they are not part of the
+// file's contents, and sealing (or any truncation) releases them.
 //
 // .index: 24-byte entries, one for the first frame and then one for the
 // first frame after every index_interval_bytes of frames:
@@ -160,7 +163,12 @@ struct BatchCollector {
 struct SegmentConfig {
   uint32_t index_interval_bytes = 4096;
   bool preallocate = false;
-  uint64_t preallocate_bytes = 0;
+  uint64_t preallocate_bytes = 0;  // the log's segment_bytes
+  // > 0: before an append that passes the reserved end, reserve the active
+  // segment's disk blocks (File::Reserve: the file size is unchanged) up to
+  // the next multiple of this, but not past max(preallocate_bytes, the
+  // append's end). Sealing releases what was not used.
+  uint64_t reserve_ahead_bytes = 0;
   // > 0: the active segment's appends gather in memory up to this many
   // bytes before one write (write_behind_file.h; PartitionLogOptions).
   size_t write_buffer_bytes = 0;
@@ -219,7 +227,8 @@ class Segment {
   // error: nothing lost), then the fdatasync alone.
   absl::Status FlushData() { return log_->Flush(); }
   absl::Status SyncWrittenData() { return log_->SyncWritten(); }
-  // Cuts preallocation, adds the final time entry, syncs data and indexes.
+  // Cuts preallocation and releases reserved blocks, adds the final time
+  // entry, syncs data and indexes.
   // *sync_failed tells a failed fsync (fatal to the log) from a failed write
   // (e.g. disk full; the segment is then left active and unchanged).
   absl::Status Seal(bool* sync_failed);
@@ -248,6 +257,9 @@ class Segment {
   absl::Status Scan(uint64_t pos, const ScanOptions& options, const FrameVisitor& visit) const;
 
  private:
+  // Reserves blocks for an append ending at `end` (reserve_ahead_bytes).
+  void ReserveAhead(uint64_t end);
+
   Env* const env_;
   const std::string dir_;
   const SegmentConfig cfg_;
@@ -255,6 +267,8 @@ class Segment {
   std::unique_ptr<OffsetIndex> index_;
   std::unique_ptr<TimeIndex> time_index_;
   SegmentState st_;
+  // File bytes below this are known to be reserved or written (reserve_ahead_bytes).
+  uint64_t reserved_end_ = 0;
   // Index entries being added by Append; members so appends do not allocate.
   std::vector<OffsetIndexEntry> new_index_;
   std::vector<TimeIndexEntry> new_time_;

@@ -151,6 +151,10 @@ absl::Status WriteBehindFile::Allocate(uint64_t pos, uint64_t len) {
   return file_->Allocate(pos, len);
 }
 
+absl::Status WriteBehindFile::Reserve(uint64_t pos, uint64_t len) {
+  return file_->Reserve(pos, len);
+}
+
 size_t WriteBehindFile::buffered_bytes() const {
   absl::MutexLock l(&mu_);
   return buffer_.size();

@@ -27,7 +27,7 @@
 //     touching the disk, so a full disk stays a recoverable error;
 //   - after a successful Flush or Sync the buffer's memory is released (an
 //     idle partition holds none).
-// Thread safety: one writer (Write/Writev/Truncate/Allocate) at a time, as
+// Thread safety: one writer (Write/Writev/Truncate/Allocate/Reserve) at a time, as
 // for any File; Read, Size and Sync may run concurrently with it and with
 // each other (an internal mutex guards the buffer; disk reads happen outside
 // it).
@@ -66,6 +66,7 @@ class WriteBehindFile final : public File {
   absl::Status SyncWritten() override { return file_->Sync(); }
   absl::StatusOr<uint64_t> Size() const override;
   absl::Status Allocate(uint64_t pos, uint64_t len) override;
+  absl::Status Reserve(uint64_t pos, uint64_t len) override;
 
   // Bytes held in memory now (for tests and metrics).
   size_t buffered_bytes() const;

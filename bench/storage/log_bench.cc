@@ -6,10 +6,12 @@
 //      interleaved with it ~1 MiB at a time (the ratio is the median over
 //      the reps of the runs' ratios, printed with their range); then
 //      (unless --no_variants) a second raw new file (A/A: the noise floor),
-//      a preallocated and a rewritten raw file, and
-//      the log with segment preallocation, with the frame CRC derived from
-//      the batch CRC (trust_batch_crc) and, fsync off, with a write-behind
-//      buffer (write_buffer_bytes);
+//      a preallocated and a rewritten raw file, and the log: fsync off
+//      without block reservation (reserve_ahead_bytes = 0, the default
+//      before it), fsync per batch the broker's way (kNever + Sync() per
+//      append, with and without reservation), with segment preallocation,
+//      with the frame CRC derived from the batch CRC (trust_batch_crc) and,
+//      fsync off, with a write-behind buffer (write_buffer_bytes);
 //   2. sequential Read() / ReadView() MB/s against read() of the same segment
 //      files, page cache warm and dropped;
 //   3. p50/p99 latency of reading one record by offset in a >= 5 GB log,
@@ -58,15 +60,17 @@ std::vector<uint8_t> MakeBatch(size_t frame_bytes) {
   return *built;
 }
 
-std::unique_ptr<PartitionLog> OpenLog(const std::string& dir, FsyncPolicy policy,
-                                      uint64_t segment_bytes, bool preallocate,
-                                      bool trust_batch_crc = false, size_t write_buffer_bytes = 0) {
+std::unique_ptr<PartitionLog> OpenLog(
+    const std::string& dir, FsyncPolicy policy, uint64_t segment_bytes, bool preallocate,
+    bool trust_batch_crc = false, size_t write_buffer_bytes = 0,
+    uint64_t reserve_ahead_bytes = PartitionLogOptions{}.reserve_ahead_bytes) {
   PartitionLogOptions options;
   options.trust_batch_crc = trust_batch_crc;
   options.write_buffer_bytes = write_buffer_bytes;
   options.fsync_policy = policy;
   options.segment_bytes = segment_bytes;
   options.preallocate = preallocate;
+  options.reserve_ahead_bytes = reserve_ahead_bytes;
   auto log = PartitionLog::Open(dir, options);
   if (!log.ok()) Fail("open log", log.status());
   return std::move(*log);
@@ -106,6 +110,10 @@ struct LogVariant {
   bool preallocate = false;
   bool trust_batch_crc = false;
   size_t write_buffer_bytes = 0;
+  uint64_t reserve_ahead_bytes = PartitionLogOptions{}.reserve_ahead_bytes;
+  // Fsync per batch the broker's way: FsyncPolicy::kNever and a Sync()
+  // after every Append (one fsync per Raft Ready).
+  bool sync_by_caller = false;
 };
 
 // What one side of an interleaved run achieved: MB/s of wall time and MB
@@ -145,10 +153,10 @@ class LogSide final : public Appender {
  public:
   LogSide(const BenchConfig& config, const LogVariant& v, FsyncPolicy policy,
           const std::vector<uint8_t>& batch)
-      : dir_(FreshPath(config, "log")), batch_(batch) {
+      : dir_(FreshPath(config, "log")), batch_(batch), sync_by_caller_(v.sync_by_caller) {
     // 1 GiB segments: no roll (and its sealing fsync) inside the timed run.
-    log_ =
-        OpenLog(dir_, policy, 1ull << 30, v.preallocate, v.trust_batch_crc, v.write_buffer_bytes);
+    log_ = OpenLog(dir_, v.sync_by_caller ? FsyncPolicy::kNever : policy, 1ull << 30, v.preallocate,
+                   v.trust_batch_crc, v.write_buffer_bytes, v.reserve_ahead_bytes);
   }
   ~LogSide() override { Finish(); }
   void Write(uint64_t blocks) override {
@@ -157,6 +165,9 @@ class LogSide final : public Appender {
                              batch_};
       auto r = log_->Append(e);
       if (!r.ok()) Fail("append", r.status());
+      if (sync_by_caller_) {
+        if (auto s = log_->Sync(); !s.ok()) Fail("sync", s);
+      }
     }
   }
   uint64_t block_bytes() const override { return batch_.size(); }
@@ -170,6 +181,7 @@ class LogSide final : public Appender {
  private:
   const std::string dir_;
   const std::vector<uint8_t>& batch_;
+  const bool sync_by_caller_;
   std::unique_ptr<PartitionLog> log_;
 };
 
@@ -251,10 +263,19 @@ void AppendCase(const BenchConfig& config, size_t block, bool sync) {
   const uint64_t chunk = std::max<uint64_t>(1 << 20, 4 * frame);
   std::vector<LogVariant> log_variants = {{.name = "log Append, default options"}};
   if (config.append_variants) {
+    if (sync) {
+      // The broker's fsync per batch, which gets reserve_ahead_bytes (kNever).
+      log_variants.push_back(
+          {.name = "log Append + Sync(), policy kNever (broker)", .sync_by_caller = true});
+      log_variants.push_back({.name = "log Append + Sync(), kNever, reserve_ahead_bytes = 0",
+                              .reserve_ahead_bytes = 0,
+                              .sync_by_caller = true});
+    } else {
+      log_variants.push_back(
+          {.name = "log Append, reserve_ahead_bytes = 0", .reserve_ahead_bytes = 0});
+    }
     log_variants.push_back({.name = "log Append, preallocate", .preallocate = true});
-    log_variants.push_back({.name = "log Append, preallocate + trust_batch_crc",
-                            .preallocate = true,
-                            .trust_batch_crc = true});
+    log_variants.push_back({.name = "log Append, trust_batch_crc", .trust_batch_crc = true});
     if (!sync) {
       log_variants.push_back(
           {.name = "log Append, write_buffer_bytes = 64 KiB", .write_buffer_bytes = 64 << 10});
