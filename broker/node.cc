@@ -421,6 +421,7 @@ std::vector<GroupId> Node::GroupIds() const {
   std::vector<GroupId> ids;
   ids.reserve(groups_.size());
   for (const auto& [id, g] : groups_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
   return ids;
 }
 
@@ -522,7 +523,10 @@ void Node::TickAll() {
   for (auto& [id, g] : groups_) {
     if (g->failure().ok()) g->node().Tick();
     if (g->has_pending()) g->ExpirePending(now);
-    MarkCandidate(*g);
+    // Most ticks leave nothing to do (a follower counting towards its
+    // election timeout, a leader between heartbeats): only a group the tick
+    // gave a Ready joins the round, asked while its state is in cache.
+    if (g->failure().ok() && g->node().HasReady()) MarkCandidate(*g);
   }
 }
 
@@ -987,6 +991,9 @@ absl::StatusOr<std::vector<GroupStatusInfo>> Node::Status(const std::vector<Grou
   absl::Status s = RunOnLoop([&] {
     if (groups.empty()) {
       for (auto& [id, g] : groups_) out.push_back(StatusOf(*g));
+      std::sort(out.begin(), out.end(), [](const GroupStatusInfo& a, const GroupStatusInfo& b) {
+        return a.group < b.group;
+      });
       return;
     }
     for (GroupId id : groups) {

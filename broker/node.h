@@ -51,6 +51,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "broker/group_state_machine.h"
@@ -322,11 +323,14 @@ class Node : public TransportSink {
   std::atomic<size_t> recovering_group_count_{0};
   SyncPool sync_pool_;
 
-  mutable std::mutex mu_;  // guards inbox_, stopping_, groups_ (map, not the groups)
+  mutable std::mutex mu_;  // guards inbox_, stopping_, groups_ (the table, not the groups)
   std::condition_variable cv_;
   Inbox inbox_;
   bool stopping_ = false;
-  std::map<GroupId, std::shared_ptr<RaftGroup>> groups_;
+  // Hashed: the loop looks a group up for every message and round candidate
+  // (an ordered map's walk was ~7% of an idle node with 1,000 groups).
+  // Iteration order is unspecified; GroupIds() and Status() sort.
+  absl::flat_hash_map<GroupId, std::shared_ptr<RaftGroup>> groups_;
 
   // Loop thread only.
   // Groups that may have a Ready (ROUND CANDIDATES), each at most once (its
