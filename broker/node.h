@@ -94,7 +94,7 @@ struct NodeOptions {
   std::string data_dir;
   int tick_ms = 100;
   int election_ticks = 10;
-  int heartbeat_ticks = 2;
+  int heartbeat_ticks = 3;
   // false: never fsync (tests and benchmarks of the CPU path only).
   bool sync = true;
   int sync_threads = 8;

@@ -50,7 +50,7 @@ constexpr KeySpec kKeys[] = {
     {"cluster-id", "raftlog", "cluster name; a data directory is bound to one cluster"},
     {"tick-ms", "100", "Raft tick interval in milliseconds (1..10000)"},
     {"election-ticks", "10", "ticks without a leader before an election (> heartbeat-ticks)"},
-    {"heartbeat-ticks", "2", "ticks between leader heartbeats (>= 1)"},
+    {"heartbeat-ticks", "3", "ticks between leader heartbeats (>= 1)"},
     {"fsync", "always", "always | never (never: tests and benchmarks only, loses data on crash)"},
     {"sync-threads", "8", "parallel fsync workers (1..256)"},
     {"sync-mode", "journal",
@@ -462,7 +462,10 @@ absl::StatusOr<NodeConfig> BuildConfig(const RawValues& values) {
   }
 
   // Timing.
-  RawValue tick_raw{"100", "default"}, election_raw{"10", "default"}, heartbeat_raw{"2", "default"};
+  const NodeConfig defaults;
+  RawValue tick_raw{std::to_string(defaults.tick_ms), "default"};
+  RawValue election_raw{std::to_string(defaults.election_ticks), "default"};
+  RawValue heartbeat_raw{std::to_string(defaults.heartbeat_ticks), "default"};
   if (raw = Find(values, "tick-ms"); raw != nullptr) tick_raw = *raw;
   if (raw = Find(values, "election-ticks"); raw != nullptr) election_raw = *raw;
   if (raw = Find(values, "heartbeat-ticks"); raw != nullptr) heartbeat_raw = *raw;

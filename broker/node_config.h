@@ -41,7 +41,7 @@ struct NodeConfig {
   std::string cluster_id = "raftlog";
   int tick_ms = 100;
   int election_ticks = 10;
-  int heartbeat_ticks = 2;
+  int heartbeat_ticks = 3;
   FsyncPolicy fsync = FsyncPolicy::kAlways;  // kNever: tests and benchmarks only.
   int sync_threads = 8;                      // parallel fsync workers
   SyncMode sync_mode = SyncMode::kJournal;

@@ -85,7 +85,7 @@ TEST(NodeConfigTest, ExactCommandLineParses) {
   EXPECT_EQ(c->cluster_id, "raftlog");
   EXPECT_EQ(c->tick_ms, 100);
   EXPECT_EQ(c->election_ticks, 10);
-  EXPECT_EQ(c->heartbeat_ticks, 2);
+  EXPECT_EQ(c->heartbeat_ticks, 3);
   EXPECT_EQ(c->fsync, NodeConfig::FsyncPolicy::kAlways);
   EXPECT_EQ(c->sync_threads, 8);
   EXPECT_EQ(c->metrics_address, "");
@@ -110,7 +110,7 @@ TEST(NodeConfigTest, SpaceSeparatedFlagsAndAllKeys) {
                                                  "--election-ticks",
                                                  "20",
                                                  "--heartbeat-ticks",
-                                                 "3",
+                                                 "4",
                                                  "--fsync",
                                                  "never",
                                                  "--sync-threads",
@@ -129,7 +129,7 @@ TEST(NodeConfigTest, SpaceSeparatedFlagsAndAllKeys) {
   EXPECT_EQ(c->cluster_id, "prod-1");
   EXPECT_EQ(c->tick_ms, 50);
   EXPECT_EQ(c->election_ticks, 20);
-  EXPECT_EQ(c->heartbeat_ticks, 3);
+  EXPECT_EQ(c->heartbeat_ticks, 4);
   EXPECT_EQ(c->fsync, NodeConfig::FsyncPolicy::kNever);
   EXPECT_EQ(c->sync_threads, 4);
   EXPECT_EQ(c->sync_mode, NodeConfig::SyncMode::kSyncfs);
@@ -291,9 +291,9 @@ TEST(NodeConfigTest, TimingValidation) {
   EXPECT_THAT(ErrorOf(With({"--tick-ms=99999999999"})),
               HasSubstr("tick-ms: 99999999999 is out of range 1..10000"));
   EXPECT_THAT(ErrorOf(With({"--heartbeat-ticks=0"})), HasSubstr("heartbeat-ticks: 0 is out of"));
-  EXPECT_THAT(ErrorOf(With({"--election-ticks=2"})),
-              AllOf(HasSubstr("election-ticks (2, from flag --election-ticks) must be greater "
-                              "than heartbeat-ticks (2, from default)")));
+  EXPECT_THAT(ErrorOf(With({"--election-ticks=3"})),
+              AllOf(HasSubstr("election-ticks (3, from flag --election-ticks) must be greater "
+                              "than heartbeat-ticks (3, from default)")));
   EXPECT_THAT(ErrorOf(With({"--election-ticks=5", "--heartbeat-ticks=5"})),
               HasSubstr("must be greater than heartbeat-ticks"));
   EXPECT_THAT(ErrorOf(With({"--election-ticks=601"})),
@@ -378,7 +378,7 @@ TEST_F(NodeConfigFileTest, PrecedenceFileThenEnvThenFlag) {
                                  "tick-ms = 10\n"
                                  "sync-threads = 11\n"
                                  "log-level = error\n"
-                                 "heartbeat-ticks = 3\n");
+                                 "heartbeat-ticks = 4\n");
   absl::StatusOr<NodeConfig> c =
       LoadNodeConfig({"--config=" + file, "--tick-ms=30", "--data-dir=/from/flag"},
                      {{"RAFTLOG_TICK_MS", "20"},
@@ -390,7 +390,7 @@ TEST_F(NodeConfigFileTest, PrecedenceFileThenEnvThenFlag) {
   EXPECT_EQ(c->data_dir, "/from/flag");  // flag > env > file
   EXPECT_EQ(c->sync_threads, 21);        // env > file
   EXPECT_EQ(c->log_level, "debug");      // env > file
-  EXPECT_EQ(c->heartbeat_ticks, 3);      // file > default
+  EXPECT_EQ(c->heartbeat_ticks, 4);      // file > default
   EXPECT_EQ(c->election_ticks, 10);      // default
 }
 

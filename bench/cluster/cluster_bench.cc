@@ -15,7 +15,7 @@
 //   cluster_bench [--groups=1,100,1000] [--proposers=1,16,128] [--seconds=8]
 //                 [--idle_seconds=10] [--entry_bytes=1024] [--fsync=always|never]
 //                 [--sync_threads=8] [--sync_mode=journal|per-group|syncfs] [--tick_ms=100]
-//                 [--heartbeat_ticks=2]
+//                 [--heartbeat_ticks=3]
 //                 [--no_kill] [--json]
 // Prints a table per phase; --json adds one JSON line per measurement.
 #include <dirent.h>
@@ -55,7 +55,7 @@ struct Flags {
   bool fsync = true;
   int sync_threads = 8;
   int tick_ms = 100;
-  int heartbeat_ticks = 2;  // raftlogd's default; election ticks stay 10
+  int heartbeat_ticks = 3;  // raftlogd's default; election ticks stay 10
   std::string sync_mode = "journal";
   bool kill = true;
   bool json = false;
