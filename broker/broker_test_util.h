@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -55,14 +56,15 @@ inline std::string MakeBatch(int records, uint64_t seed, int64_t proposed_base =
 }
 
 // The big-endian base offset in bytes 0..7 of a batch.
-inline int64_t BaseOffsetOf(const std::string& batch) {
+inline int64_t BaseOffsetOf(std::string_view batch) {
   int64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(batch[i]);
   return v;
 }
 
 // The batch with its base offset zeroed, to compare batches modulo offset.
-inline std::string WithoutBaseOffset(std::string batch) {
+inline std::string WithoutBaseOffset(std::string_view bytes) {
+  std::string batch(bytes);
   for (int i = 0; i < 8 && i < static_cast<int>(batch.size()); ++i) batch[i] = 0;
   return batch;
 }

@@ -9,7 +9,7 @@
 
 namespace raftlog::broker {
 
-ProducerBatch ProducerBatchOf(const std::string& bytes) {
+ProducerBatch ProducerBatchOf(std::string_view bytes) {
   ProducerBatch b;
   absl::StatusOr<storage::BatchHeader> h = storage::ParseBatchHeader(
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));

@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -96,6 +97,6 @@ class PartitionIdempotence {
 
 // The producer fields of the RecordBatch v2 in `bytes` (producer_id -1 if
 // none or unparsable); offsets from the batch header.
-ProducerBatch ProducerBatchOf(const std::string& bytes);
+ProducerBatch ProducerBatchOf(std::string_view bytes);
 
 }  // namespace raftlog::broker

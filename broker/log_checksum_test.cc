@@ -55,7 +55,9 @@ TEST(LogChecksumTest, ADifferentPayloadOrTermChangesTheSum) {
   MemoryStorage base, payload, term;
   ASSERT_TRUE(base.Append(MakeEntries(1, 20, 2)).ok());
   std::vector<Entry> p = MakeEntries(1, 20, 2);
-  p[7].data[3] ^= 1;
+  std::string flipped = p[7].data.ToString();
+  flipped[3] ^= 1;
+  p[7].data = std::move(flipped);
   ASSERT_TRUE(payload.Append(p).ok());
   std::vector<Entry> t = MakeEntries(1, 20, 2);
   for (size_t i = 12; i < t.size(); ++i) t[i].term = Term(3);

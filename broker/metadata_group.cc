@@ -12,8 +12,9 @@ MetadataApplier::MetadataApplier(std::unique_ptr<MetadataStateMachine> state,
     : state_(std::move(state)), on_applied_(std::move(on_applied)) {}
 
 absl::StatusOr<std::any> MetadataApplier::ApplyEntry(const raft::Entry& entry) {
-  static const std::string kNoCommand;
-  const std::string& bytes = entry.type == raft::EntryType::kNormal ? entry.data : kNoCommand;
+  // Metadata commands are small: a copy is cheaper than a wider interface.
+  const std::string bytes =
+      entry.type == raft::EntryType::kNormal ? entry.data.ToString() : std::string();
   absl::StatusOr<ApplyResult> result = state_->Apply(entry.index, bytes);
   if (!result.ok()) return result.status();
   if (on_applied_) on_applied_(entry.index);

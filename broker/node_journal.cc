@@ -85,7 +85,7 @@ absl::StatusOr<JournalRecord> DecodeBody(const uint8_t* p, size_t n) {
     }
     if (len > n) return absl::InvalidArgumentError("entry data past the record end");
     e.type = static_cast<raft::EntryType>(type);
-    e.data.assign(reinterpret_cast<const char*>(p), len);
+    e.data = std::string_view(reinterpret_cast<const char*>(p), len);
     p += len;
     n -= len;
     if (i > 0 && e.index != r.entries.back().index + 1) {

@@ -79,6 +79,46 @@ TEST_F(NodeTest, ManyGroupsElectLeadersAndReplicateWithDenseOffsets) {
   EXPECT_EQ(c_.node(1)->Status({}).value().size(), kGroups);
 }
 
+// The leader writes into each batch it proposes the base offset the log
+// will assign (raft_group.h, StampPredictedOffsets), so no replica's tail
+// cache copies a shared payload to stamp its offset; the stored bytes are
+// the same on every replica.
+TEST_F(NodeTest, ProposalsCarryTheirOffsetsSoNoReplicaRestampsAPayload) {
+  c_.EnsureGroupEverywhere(1);
+  const uint64_t leader = c_.WaitForLeader(1);
+  ASSERT_NE(leader, 0u);
+  // Placeholder base offsets (MakeBatch's 0): one proposal at a time, then
+  // a burst all in flight at once.
+  for (int i = 0; i < 5; ++i) {
+    auto r = c_.Propose(leader, 1, {MakeBatch(3, i), MakeBatch(2, i + 50)});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->base_offsets[1], i * 5 + 3);
+  }
+  std::vector<std::future<absl::StatusOr<ProposeResult>>> burst;
+  for (int i = 0; i < 10; ++i) {
+    auto p = std::make_shared<std::promise<absl::StatusOr<ProposeResult>>>();
+    burst.push_back(p->get_future());
+    c_.node(leader)->Propose(1, {MakeBatch(2, 100 + i)},
+                             [p](absl::StatusOr<ProposeResult> r) { p->set_value(std::move(r)); });
+  }
+  for (auto& f : burst) {
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    ASSERT_TRUE(f.get().ok());
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    for (uint64_t id = 1; id <= 3; ++id) {
+      if (c_.node(id)->FindGroup(1)->high_watermark() != 45) return false;
+    }
+    return true;
+  }));
+  for (uint64_t id = 1; id <= 3; ++id) {
+    EXPECT_EQ(c_.node(id)->FindGroup(1)->partition()->restamped_entries(), 0u) << "node " << id;
+  }
+  const std::string want = c_.Committed(1, 1);
+  EXPECT_EQ(c_.Committed(2, 1), want);
+  EXPECT_EQ(c_.Committed(3, 1), want);
+}
+
 TEST_F(NodeTest, FollowerAnswersNotLeaderWithTheLeadersId) {
   c_.EnsureGroupEverywhere(7);
   const uint64_t leader = c_.WaitForLeader(7);

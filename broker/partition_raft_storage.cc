@@ -2,7 +2,9 @@
 // entries, the Ready write path, and crash reconciliation at Open.
 #include "broker/partition_raft_storage.h"
 
+#include <cstring>
 #include <span>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -23,7 +25,7 @@ raft::LogIndex ToRaft(storage::RaftIndex i) {
 }
 raft::Term ToRaft(storage::Term t) { return raft::Term(static_cast<uint64_t>(t.value())); }
 
-std::span<const uint8_t> Bytes(const std::string& s) {
+std::span<const uint8_t> Bytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
@@ -38,7 +40,7 @@ absl::StatusOr<raft::Entry> FromLogEntry(const storage::LogEntry& le) {
   if (le.type == storage::EntryType::kData) {
     e.type = raft::EntryType::kNormal;
     // From a char pointer: one memcpy (uint8_t iterators copy byte by byte).
-    e.data.assign(reinterpret_cast<const char*>(le.payload.data()), le.payload.size());
+    e.data = std::string_view(reinterpret_cast<const char*>(le.payload.data()), le.payload.size());
     return e;
   }
   if (le.payload.empty() || le.payload[0] > static_cast<uint8_t>(raft::EntryType::kConfChange)) {
@@ -46,7 +48,8 @@ absl::StatusOr<raft::Entry> FromLogEntry(const storage::LogEntry& le) {
         "partition raft storage: entry %d has no valid raft type tag", le.index.value()));
   }
   e.type = static_cast<raft::EntryType>(le.payload[0]);
-  e.data.assign(reinterpret_cast<const char*>(le.payload.data()) + 1, le.payload.size() - 1);
+  e.data =
+      std::string_view(reinterpret_cast<const char*>(le.payload.data()) + 1, le.payload.size() - 1);
   return e;
 }
 
@@ -208,9 +211,16 @@ void PartitionRaftStorage::CacheAppended(std::vector<raft::Entry>& entries, size
     if (IsDataEntry(e)) {
       // Validated by AppendUnsynced; the log stored the assigned base offset
       // in bytes 0..7 (outside the batch CRC).
-      uint8_t base[8];
-      storage::StoreBigEndian<int64_t>(base, next);
-      e.data.replace(0, 8, reinterpret_cast<const char*>(base), 8);
+      char base[8];
+      storage::StoreBigEndian<int64_t>(reinterpret_cast<uint8_t*>(base), next);
+      if (std::memcmp(e.data.data(), base, sizeof(base)) != 0) {
+        // The payload is shared and immutable: a placeholder base offset
+        // costs a copy (none when the proposer predicted the offset).
+        std::string stamped(e.data.view());
+        stamped.replace(0, sizeof(base), base, sizeof(base));
+        e.data = std::move(stamped);
+        tail_restamped_.fetch_add(1, std::memory_order_relaxed);
+      }
       next += static_cast<int64_t>(storage::ParseBatchHeader(Bytes(e.data))->last_offset_delta) + 1;
     }
   }
@@ -411,7 +421,7 @@ absl::Status PartitionRaftStorage::AppendUnsynced(const std::vector<raft::Entry>
       std::string& t = tagged.emplace_back();
       t.reserve(e.data.size() + 1);
       t.push_back(static_cast<char>(e.type));
-      t.append(e.data);
+      t.append(e.data.view());
       ae.type = storage::EntryType::kRaft;
       ae.payload = Bytes(t);
     }

@@ -58,13 +58,18 @@
 // with the log (conflict, snapshot, compaction) and bounded (kMaxTailBytes /
 // kMaxTailEntries, oldest dropped first), so an idle, fully applied group
 // holds none. The cache gets a Ready's entries only when the host hands
-// them over after the write (AdoptReadyEntries: the payloads are moved, not
-// copied; PersistReady copies them); until then, or if the host never does,
-// the cache does not end at LastIndex() and Entries() reads the files.
+// them over after the write (AdoptReadyEntries moves the entries,
+// PersistReady copies them; either way the payloads are shared, not copied,
+// raft::Payload being immutable); until then, or if the host never does,
+// the cache does not end at LastIndex() and Entries() reads the files. A
+// data entry whose bytes 0..7 do not already hold the assigned offset (a
+// proposer's placeholder) is cached as a stamped copy of its payload: the
+// shared bytes are never changed in place.
 //
 // Thread safety: none beyond PartitionLog's (one host thread drives a group).
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -127,8 +132,8 @@ class PartitionRaftStorage : public GroupStorage {
   // DataLoss if the entries would leave a gap after the log's last index.
   absl::Status ReplayEntries(const std::vector<raft::Entry>& entries);
   // After WriteReady(rd) (and its sync) succeeded: moves the payloads of
-  // rd.entries into the tail cache (TAIL CACHE) instead of copying them,
-  // leaving those entries' `data` empty (index, term and type stay). Call it
+  // rd.entries into the tail cache (TAIL CACHE), leaving those entries'
+  // `data` empty (index, term and type stay). Call it
   // before any other write to this storage; a call for another Ready, or
   // after another write, caches nothing (always safe).
   void AdoptReadyEntries(std::vector<raft::Entry>& entries);
@@ -136,6 +141,10 @@ class PartitionRaftStorage : public GroupStorage {
   void ReleaseAppliedUpTo(raft::LogIndex applied);
   // Entries in the tail cache (tests).
   size_t cached_entries() const { return tail_.size(); }
+  // Data entries the tail cache had to copy to stamp their base offset
+  // (the proposer's offset was a placeholder; tests, metrics).
+  // Readable from any thread.
+  uint64_t restamped_entries() const { return tail_restamped_.load(std::memory_order_relaxed); }
   // fsyncs the partition log; safe on another thread than the writer
   // (PartitionLog's contract), used by the journal checkpoint.
   absl::Status SyncLog() { return log_->Sync(); }
@@ -176,7 +185,8 @@ class PartitionRaftStorage : public GroupStorage {
   void RememberAppended(const std::vector<raft::Entry>& entries, size_t skip,
                         storage::Offset first_offset);
   // Adds entries[skip..] (just appended at `first_offset`) to the tail
-  // cache, moving their payloads out of `entries`.
+  // cache, moving their payloads out of `entries` (a move of a shared
+  // pointer; a copy only to stamp a placeholder base offset).
   void CacheAppended(std::vector<raft::Entry>& entries, size_t skip, storage::Offset first_offset);
   // The tail cache for the entries of the Ready last given to WriteReady
   // (AdoptReadyEntries), copying them if `copy_from` is set.
@@ -198,6 +208,7 @@ class PartitionRaftStorage : public GroupStorage {
   static constexpr size_t kMaxTailEntries = 4096;
   std::deque<raft::Entry> tail_;
   uint64_t tail_bytes_ = 0;
+  std::atomic<uint64_t> tail_restamped_{0};
   // WriteReady is appending: AppendUnsynced notes what it appended in
   // ready_append_, for AdoptReadyEntries.
   bool caching_ = false;

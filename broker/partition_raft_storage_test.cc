@@ -102,7 +102,8 @@ TEST(PartitionRaftStorageTest, EntryTypesRoundTripAndDataGetsOffsets) {
   EXPECT_EQ(BaseOffsetOf(out[4].data), 3);
   EXPECT_EQ(s->log().next_offset(), storage::Offset(5));
   // A consumer read returns just the two batches.
-  EXPECT_EQ(ReadLogBytes(s->log(), storage::Offset(0)), out[1].data + out[4].data);
+  EXPECT_EQ(ReadLogBytes(s->log(), storage::Offset(0)),
+            out[1].data.ToString() + out[4].data.ToString());
 }
 
 TEST(PartitionRaftStorageTest, NonBatchNormalDataIsRejectedBeforeTouchingTheLog) {
@@ -591,6 +592,38 @@ TEST(PartitionRaftStorageTest, TailCacheAnswersLikeTheFiles) {
     cached->ReleaseAppliedUpTo(cached->LastIndex());
     EXPECT_EQ(cached->cached_entries(), 0u);
   }
+}
+
+// The tail cache shares an entry's payload when its bytes 0..7 already hold
+// the offset the log assigned (a proposer that predicted it), and caches a
+// stamped copy otherwise, leaving the shared bytes unchanged.
+TEST(PartitionRaftStorageTest, TailCacheSharesPayloadsAndCopiesOnlyToStampAnOffset) {
+  TempDir dir;
+  auto s = OpenOrDie(dir.path());
+  ASSERT_NE(s, nullptr);
+  raft::Ready rd;
+  rd.entries = {E(1, 1, EntryType::kNormal, MakeBatch(3, 1, /*proposed_base=*/0)),
+                E(1, 2, EntryType::kNormal, MakeBatch(2, 2, /*proposed_base=*/3)),
+                E(1, 3, EntryType::kNormal, MakeBatch(2, 3, /*proposed_base=*/777))};
+  const std::vector<Entry> proposed = rd.entries;  // shares the payloads
+  ASSERT_TRUE(s->WriteReady(rd).ok());
+  ASSERT_TRUE(s->SyncReady().ok());
+  s->AdoptReadyEntries(rd.entries);
+  ASSERT_EQ(s->cached_entries(), 3u);
+  EXPECT_EQ(s->restamped_entries(), 1u);
+  auto cached = s->Entries(LogIndex(1), LogIndex(4), UINT64_MAX);
+  ASSERT_TRUE(cached.ok());
+  ASSERT_EQ(cached->size(), 3u);
+  EXPECT_EQ((*cached)[0].data.data(), proposed[0].data.data());  // shared
+  EXPECT_EQ((*cached)[1].data.data(), proposed[1].data.data());
+  EXPECT_NE((*cached)[2].data.data(), proposed[2].data.data());  // stamped copy
+  EXPECT_EQ(BaseOffsetOf((*cached)[2].data), 5);
+  EXPECT_EQ(BaseOffsetOf(proposed[2].data), 777);  // the shared bytes never change
+  EXPECT_EQ(WithoutBaseOffset((*cached)[2].data), WithoutBaseOffset(proposed[2].data));
+  // The cache serves what the files hold.
+  s->ReleaseAppliedUpTo(LogIndex(3));
+  ASSERT_EQ(s->cached_entries(), 0u);
+  EXPECT_EQ(AllEntries(*s), *cached);
 }
 
 // AdoptReadyEntries caches the Ready just written, by moving its payloads;

@@ -7,6 +7,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "storage/big_endian.h"
+#include "storage/record_batch_header.h"
 #include "storage/record_batch_reader.h"
 
 namespace raftlog::broker {
@@ -110,15 +112,40 @@ void RaftGroup::Propose(std::vector<std::string> entries, ProposeCallback done,
     producer_batches = std::move(plan.new_batches);
   }
   const size_t n = entries.size();
+  const int64_t next_offset = partition_ != nullptr ? StampPredictedOffsets(entries) : -1;
   if (absl::Status s = node_->ProposeBatch(std::move(entries)); !s.ok()) {
     done(s);
     return;
   }
   const raft::LogIndex last = node_->last_index();
+  predicted_ = OffsetPrediction{node_->term(), last, next_offset};
   pending_[last] = Pending{node_->term(),       last - (n - 1),
                            std::move(done),     std::chrono::steady_clock::now() + timeout,
                            std::move(appended), {}};
   if (!producer_batches.empty()) idempotence_->OnProposed(last, std::move(producer_batches));
+}
+
+int64_t RaftGroup::StampPredictedOffsets(std::vector<std::string>& entries) {
+  const raft::LogIndex last = node_->last_index();
+  int64_t next = -1;
+  if (predicted_.next >= 0 && predicted_.index == last && predicted_.term == node_->term()) {
+    next = predicted_.next;  // our own proposals since: still the log's end
+  } else if (last == partition_->LastIndex()) {
+    // Nothing unwritten: the log knows.
+    if (absl::StatusOr<storage::Offset> o = partition_->NextOffsetAfter(last); o.ok()) {
+      next = o->value();
+    }
+  }
+  if (next < 0) return -1;
+  for (std::string& e : entries) {
+    auto* bytes = reinterpret_cast<uint8_t*>(e.data());
+    // Validated by Propose.
+    const storage::BatchHeader h =
+        *storage::ParseBatchHeader(std::span<const uint8_t>(bytes, e.size()));
+    storage::StoreBigEndian<int64_t>(bytes, next);
+    next += static_cast<int64_t>(h.last_offset_delta) + 1;
+  }
+  return next;
 }
 
 void RaftGroup::Finish(Pending& p, absl::StatusOr<ProposeResult> result) {

@@ -150,6 +150,14 @@ class RaftGroup {
   void Finish(Pending& p, absl::StatusOr<ProposeResult> result);
   // Answers the reads whose confirmed index applied_ has reached.
   void AnswerReads();
+  // Partition groups: writes into bytes 0..7 of each proposed batch the base
+  // offset the log will assign it if the log still ends as predicted, so
+  // that every replica's tail cache can share the payload instead of
+  // copying it to stamp the offset (partition_raft_storage.h, TAIL CACHE).
+  // Returns the offset after the last batch, or -1 if nothing is known (the
+  // batches are then left as they are). Only a hint: the log assigns the
+  // real offsets whatever the bytes say.
+  int64_t StampPredictedOffsets(std::vector<std::string>& entries);
 
   const GroupId id_;
   std::unique_ptr<GroupStorage> storage_;
@@ -166,6 +174,14 @@ class RaftGroup {
   raft::LogIndex applied_;
   absl::Status failure_;
   bool round_candidate_ = false;
+  // The offset after the last batch this node proposed, valid while the log
+  // still ends at `index` in `term` (StampPredictedOffsets).
+  struct OffsetPrediction {
+    raft::Term term;
+    raft::LogIndex index;
+    int64_t next = -1;
+  };
+  OffsetPrediction predicted_;
 
   std::atomic<bool> is_leader_{false};
   std::atomic<uint64_t> leader_{0};

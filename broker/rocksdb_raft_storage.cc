@@ -104,7 +104,7 @@ absl::StatusOr<raft::Entry> DecodeEntryValue(LogIndex index, absl::string_view k
   e.term = Term(storage::LoadBigEndianAt<uint64_t>(*p, 0));
   e.type = static_cast<raft::EntryType>(type);
   const absl::string_view data = p->substr(9);
-  e.data.assign(data.data(), data.size());
+  e.data = std::string_view(data.data(), data.size());
   return e;
 }
 

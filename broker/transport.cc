@@ -456,13 +456,13 @@ Transport::Impl::StreamEnd Transport::Impl::RunStream(Peer& p, OpenStream& s) {
       taken.swap(p.queue);
       p.queued_bytes = 0;
     }
-    std::vector<MessageBatch> batches =
-        BuildBatchesConsuming(header, std::span<GroupMessage>(taken), options_.max_batch_bytes);
+    std::vector<OutgoingBatch> batches = BuildOutgoingBatches(
+        header, std::span<GroupMessage>(taken), options_.max_batch_bytes, kMinSliceBytes);
     taken.clear();
     for (size_t i = 0; i < batches.size(); ++i) {
-      const int count = BatchMessageCount(batches[i]);
+      const int count = BatchMessageCount(batches[i].batch);
       const grpc::ByteBuffer wire = EncodeMessageBatch(&batches[i]);
-      batches[i].Clear();  // the payloads now belong to `wire`
+      batches[i] = OutgoingBatch();  // `wire` holds the payloads it needs
       if (s.writer->Write(wire)) {
         std::lock_guard lock(p.mu);
         ++p.stats.batches_sent;
@@ -471,7 +471,7 @@ Transport::Impl::StreamEnd Transport::Impl::RunStream(Peer& p, OpenStream& s) {
         continue;
       }
       uint64_t lost = static_cast<uint64_t>(count);
-      for (size_t j = i + 1; j < batches.size(); ++j) lost += BatchMessageCount(batches[j]);
+      for (size_t j = i + 1; j < batches.size(); ++j) lost += BatchMessageCount(batches[j].batch);
       {
         std::lock_guard lock(p.mu);
         DropLocked(p, lost);

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -106,6 +109,92 @@ TEST(TransportBatchEncoderTest, LargePayloadsAreSlicesOfTheirOwnMemory) {
   // The fields before each of the 4 large payloads, then the payload; the
   // last message ends with a large payload, so nothing follows it.
   EXPECT_EQ(slices.size(), 2u * 4);
+}
+
+raft::Message AppendWith(std::vector<raft::Payload> payloads) {
+  raft::Message m;
+  m.type = raft::MessageType::kApp;
+  m.term = raft::Term(3);
+  m.log_term = raft::Term(3);
+  m.index = raft::LogIndex(10);
+  m.commit = raft::LogIndex(9);
+  uint64_t i = 11;
+  for (raft::Payload& p : payloads) {
+    m.entries.push_back(
+        raft::Entry{raft::Term(3), raft::LogIndex(i++), raft::EntryType::kNormal, std::move(p)});
+  }
+  return m;
+}
+
+// From raft messages to the socket, an OutgoingBatch's large payloads are
+// neither copied into records nor into slices: the slices reference the
+// shared bytes, keep them alive until gRPC drops them, and the wire parses
+// back to the same messages.
+TEST(TransportBatchEncoderTest, OutgoingBatchSendsSharedPayloadsInPlace) {
+  const raft::Payload large(std::string(70000, 'a'));
+  const raft::Payload at_threshold(std::string(kMinSliceBytes, 'c'));
+  const raft::Payload below(std::string(kMinSliceBytes - 1, 'b'));
+  const raft::Payload other(std::string(5000, 'x'));
+  std::vector<GroupMessage> msgs;
+  msgs.push_back(GroupMessage{7, AppendWith({large, raft::Payload(), below, at_threshold})});
+  raft::Message resp;
+  resp.type = raft::MessageType::kAppResp;
+  resp.term = raft::Term(3);
+  resp.index = raft::LogIndex(4);
+  msgs.push_back(GroupMessage{8, resp});
+  msgs.push_back(GroupMessage{9, AppendWith({raft::Payload("tiny")})});
+  msgs.push_back(GroupMessage{10, AppendWith({other})});
+  const std::vector<GroupMessage> want = msgs;  // shares the payloads
+  const long base_refs = large.shared().use_count();
+
+  std::vector<OutgoingBatch> batches =
+      BuildOutgoingBatches(BatchHeader{"cluster-a", raft::NodeId(1), raft::NodeId(2)},
+                           std::span<GroupMessage>(msgs), UINT64_MAX, kMinSliceBytes);
+  ASSERT_EQ(batches.size(), 1u);
+  // Slots: entries 0..3 of group 7, "tiny", then `other`.
+  ASSERT_EQ(batches[0].deferred.size(), 6u);
+  EXPECT_TRUE(batches[0].deferred[0].SharesWith(large));
+  EXPECT_TRUE(batches[0].deferred[1].empty());
+  EXPECT_TRUE(batches[0].deferred[2].empty());
+  EXPECT_TRUE(batches[0].deferred[3].SharesWith(at_threshold));
+  EXPECT_TRUE(batches[0].deferred[4].empty());
+  EXPECT_TRUE(batches[0].deferred[5].SharesWith(other));
+  EXPECT_TRUE(batches[0].batch.messages(0).entries(0).data().empty());
+  EXPECT_EQ(batches[0].batch.messages(0).entries(2).data(), below.view());
+
+  auto wire = std::make_unique<grpc::ByteBuffer>(EncodeMessageBatch(&batches[0]));
+  batches.clear();
+  msgs.clear();
+  EXPECT_EQ(large.shared().use_count(), base_refs);  // held by `wire` instead
+  std::vector<grpc::Slice> slices;
+  const std::string bytes = proto::FlattenByteBuffer(*wire, &slices);
+  std::vector<const char*> starts;
+  for (const grpc::Slice& s : slices) starts.push_back(reinterpret_cast<const char*>(s.begin()));
+  auto sent_in_place = [&](const raft::Payload& p) {
+    return std::find(starts.begin(), starts.end(), p.data()) != starts.end();
+  };
+  EXPECT_TRUE(sent_in_place(large));
+  EXPECT_TRUE(sent_in_place(at_threshold));
+  EXPECT_TRUE(sent_in_place(other));
+  EXPECT_FALSE(sent_in_place(below));
+
+  pb::MessageBatch parsed;
+  ASSERT_TRUE(parsed.ParseFromString(bytes));
+  absl::StatusOr<std::vector<GroupMessage>> got = DecodeBatchConsuming(&parsed);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ((*got)[i].group, want[i].group);
+    raft::Message m = want[i].message;
+    m.from = raft::NodeId(1);
+    m.to = raft::NodeId(2);
+    EXPECT_EQ((*got)[i].message, m) << i;
+  }
+
+  // gRPC dropping the slices drops the references.
+  slices.clear();
+  wire.reset();
+  EXPECT_EQ(large.shared().use_count(), base_refs - 1);  // `want` holds one
 }
 
 TEST(TransportBatchEncoderTest, BatchWithoutMessages) {

@@ -2,6 +2,7 @@
 // See transport_codec.h for the invariants.
 #include "broker/transport_codec.h"
 
+#include <algorithm>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -52,9 +53,21 @@ decltype(auto) Payload(Str& s) {
   }
 }
 
+// Where EncodeInto leaves the large entry payloads of a batch (see
+// OutgoingBatch): `out` gets one slot per entry encoded so far, filled for
+// entries of at least `min_bytes`; the tail of empty slots is left off.
+struct Deferral {
+  std::vector<raft::Payload>* out = nullptr;
+  size_t min_bytes = 0;
+  size_t entries = 0;  // entries of the batch encoded so far
+};
+
 // EncodeRaftMessage for `Msg` = const Message (copies) or Message (moves).
+// Entry payloads are shared and immutable: they are copied into the record,
+// or referenced in `deferral` when it is set (no copy).
 template <typename Msg>
-void EncodeInto(GroupId group, Msg& m, transport_pb::RaftMessage* out) {
+void EncodeInto(GroupId group, Msg& m, transport_pb::RaftMessage* out,
+                Deferral* deferral = nullptr) {
   out->set_group(group);
   out->set_type(static_cast<uint32_t>(m.type));
   out->set_term(m.term.value());
@@ -66,7 +79,17 @@ void EncodeInto(GroupId group, Msg& m, transport_pb::RaftMessage* out) {
     pe->set_term(e.term.value());
     pe->set_index(e.index.value());
     pe->set_type(static_cast<uint32_t>(e.type));
-    pe->set_data(Payload<Msg>(e.data));
+    if (deferral != nullptr && e.data.size() >= deferral->min_bytes) {
+      deferral->out->resize(deferral->entries);
+      if constexpr (std::is_const_v<Msg>) {
+        deferral->out->push_back(e.data);
+      } else {
+        deferral->out->push_back(std::move(e.data));
+      }
+    } else {
+      pe->set_data(e.data.data(), e.data.size());
+    }
+    if (deferral != nullptr) ++deferral->entries;
   }
   out->set_commit(m.commit.value());
   out->set_reject(m.reject);
@@ -88,10 +111,11 @@ void EncodeInto(GroupId group, Msg& m, transport_pb::RaftMessage* out) {
 }
 
 template <typename Msg>
-void AppendRecord(GroupId group, Msg& m, RecordKind kind, transport_pb::MessageBatch* batch) {
+void AppendRecord(GroupId group, Msg& m, RecordKind kind, transport_pb::MessageBatch* batch,
+                  Deferral* deferral) {
   switch (kind) {
     case RecordKind::kFull:
-      EncodeInto(group, m, batch->add_messages());
+      EncodeInto(group, m, batch->add_messages(), deferral);
       return;
     case RecordKind::kHeartbeat: {
       transport_pb::Heartbeat* hb = batch->add_heartbeats();
@@ -174,8 +198,9 @@ absl::StatusOr<Message> DecodeFrom(In& in, NodeId from, NodeId to) {
     e.index = LogIndex(pe.index());
     e.type = static_cast<EntryType>(pe.type());
     if constexpr (std::is_const_v<In>) {
-      e.data = pe.data();
+      e.data = raft::Payload::Copy(pe.data());
     } else {
+      // The parsed string's buffer becomes the payload: no copy.
       e.data = std::move(*in.mutable_entries(i)->mutable_data());
     }
   }
@@ -206,11 +231,16 @@ absl::StatusOr<Message> DecodeFrom(In& in, NodeId from, NodeId to) {
 }
 
 // BuildBatches over `Messages` = span<const GroupMessage> (copies the
-// payloads) or span<GroupMessage> (moves them).
+// payloads) or span<GroupMessage> (moves them). With `deferred` set, entry
+// payloads of at least `min_deferred_bytes` are left out of the records and
+// collected there instead, one vector per batch (OutgoingBatch::deferred).
 template <typename Messages>
-std::vector<transport_pb::MessageBatch> Build(const BatchHeader& header, Messages messages,
-                                              uint64_t max_batch_bytes) {
+std::vector<transport_pb::MessageBatch> Build(
+    const BatchHeader& header, Messages messages, uint64_t max_batch_bytes,
+    std::vector<std::vector<raft::Payload>>* deferred = nullptr, size_t min_deferred_bytes = 0) {
   std::vector<transport_pb::MessageBatch> batches;
+  Deferral deferral;
+  deferral.min_bytes = min_deferred_bytes;
   uint64_t batch_bytes = 0;
   // Per group, the latest record kind in the current batch: a message of an
   // earlier-decoded kind after it would be reordered, so it starts a new batch.
@@ -225,6 +255,10 @@ std::vector<transport_pb::MessageBatch> Build(const BatchHeader& header, Message
     b.set_to_node(header.to.value());
     batch_bytes = 0;
     last_kind.clear();
+    if (deferred != nullptr) {
+      deferral.out = &deferred->emplace_back();
+      deferral.entries = 0;
+    }
   };
   for (auto& gm : messages) {
     const RecordKind kind = KindOf(gm.message);
@@ -236,7 +270,8 @@ std::vector<transport_pb::MessageBatch> Build(const BatchHeader& header, Message
       if (it != last_kind.end() && it->second > kind) cut = true;
     }
     if (cut) start_batch();
-    AppendRecord(gm.group, gm.message, kind, &batches.back());
+    AppendRecord(gm.group, gm.message, kind, &batches.back(),
+                 deferred != nullptr ? &deferral : nullptr);
     batch_bytes += size;
     if (kind != RecordKind::kFull) last_kind[gm.group] = kind;
   }
@@ -301,6 +336,21 @@ std::vector<transport_pb::MessageBatch> BuildBatchesConsuming(const BatchHeader&
                                                               std::span<GroupMessage> messages,
                                                               uint64_t max_batch_bytes) {
   return Build(header, messages, max_batch_bytes);
+}
+
+std::vector<OutgoingBatch> BuildOutgoingBatches(const BatchHeader& header,
+                                                std::span<GroupMessage> messages,
+                                                uint64_t max_batch_bytes,
+                                                size_t min_deferred_bytes) {
+  std::vector<std::vector<raft::Payload>> deferred;
+  std::vector<transport_pb::MessageBatch> batches =
+      Build(header, messages, max_batch_bytes, &deferred, std::max<size_t>(min_deferred_bytes, 1));
+  std::vector<OutgoingBatch> out(batches.size());
+  for (size_t i = 0; i < batches.size(); ++i) {
+    out[i].batch.Swap(&batches[i]);
+    out[i].deferred = std::move(deferred[i]);
+  }
+  return out;
 }
 
 int BatchMessageCount(const transport_pb::MessageBatch& batch) {

@@ -39,8 +39,10 @@ bool FitsCompactRecord(const raft::Message& m);
 
 // Full record of `m` (every field but from/to).
 void EncodeRaftMessage(GroupId group, const raft::Message& m, transport_pb::RaftMessage* out);
-// The same, moving the entry payloads, snapshot chunk and context out of `m`
-// instead of copying them (what is left of `m` is only fit to destroy).
+// The same, moving the snapshot chunk and context out of `m` instead of
+// copying them (what is left of `m` is only fit to destroy). Entry payloads
+// are shared (raft::Payload) and so still copied into the record: use
+// BuildOutgoingBatches to send them without a copy.
 void EncodeRaftMessage(GroupId group, raft::Message&& m, transport_pb::RaftMessage* out);
 
 // Inverse of EncodeRaftMessage; from/to are the batch's.
@@ -59,11 +61,30 @@ struct BatchHeader {
 std::vector<transport_pb::MessageBatch> BuildBatches(const BatchHeader& header,
                                                      std::span<const GroupMessage> messages,
                                                      uint64_t max_batch_bytes);
-// The same batches, moving the payloads out of `messages` (the sender's
-// queue, dropped afterwards): one copy of every entry less.
+// The same batches, moving snapshot chunks and contexts out of `messages`
+// (the sender's queue, dropped afterwards); entry payloads are copied.
 std::vector<transport_pb::MessageBatch> BuildBatchesConsuming(const BatchHeader& header,
                                                               std::span<GroupMessage> messages,
                                                               uint64_t max_batch_bytes);
+
+// A MessageBatch for the wire whose large entry payloads are not in its
+// records but shared here, so that no payload byte is copied before the
+// socket (transport_batch_encoder.h writes them in place).
+struct OutgoingBatch {
+  transport_pb::MessageBatch batch;
+  // Slot k is the k-th entry of batch.messages (message by message, entry
+  // by entry). A non-empty slot: that entry's `data` was left unset and
+  // these are its bytes. Slots past the end, or empty: the data is in the
+  // record. Deferred payloads are never empty.
+  std::vector<raft::Payload> deferred;
+};
+
+// BuildBatchesConsuming, but entry payloads of at least `min_deferred_bytes`
+// (> 0) go to OutgoingBatch::deferred instead of being copied into records.
+std::vector<OutgoingBatch> BuildOutgoingBatches(const BatchHeader& header,
+                                                std::span<GroupMessage> messages,
+                                                uint64_t max_batch_bytes,
+                                                size_t min_deferred_bytes);
 
 // Number of Raft messages a batch carries.
 int BatchMessageCount(const transport_pb::MessageBatch& batch);

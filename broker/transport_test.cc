@@ -212,7 +212,7 @@ GroupMessage App(uint64_t from, uint64_t to, GroupId group, uint64_t seq,
   m.commit = LogIndex(seq / 2);
   std::string data = "g" + std::to_string(group) + "-s" + std::to_string(seq) + "-";
   data.resize(std::max(data.size(), payload_bytes), 'p');
-  m.entries.push_back(Entry{Term(3), LogIndex(seq + 1), EntryType::kNormal, data});
+  m.entries.push_back(Entry{Term(3), LogIndex(seq + 1), EntryType::kNormal, std::move(data)});
   return gm;
 }
 

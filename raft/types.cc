@@ -27,7 +27,7 @@ std::string EncodeConfChange(const ConfChange& cc) {
   return out;
 }
 
-absl::StatusOr<ConfChange> DecodeConfChange(const std::string& data) {
+absl::StatusOr<ConfChange> DecodeConfChange(std::string_view data) {
   if (data.size() < 9) return absl::InvalidArgumentError("conf change: too short");
   uint8_t t = static_cast<uint8_t>(data[0]);
   if (t > static_cast<uint8_t>(ConfChangeType::kAddLearner)) {
@@ -39,7 +39,7 @@ absl::StatusOr<ConfChange> DecodeConfChange(const std::string& data) {
   ConfChange cc;
   cc.type = static_cast<ConfChangeType>(t);
   cc.node = NodeId(v);
-  cc.context = data.substr(9);
+  cc.context = std::string(data.substr(9));
   return cc;
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "raft/payload.h"
 
 namespace raftlog::raft {
 
@@ -66,7 +67,7 @@ struct Entry {
   Term term;
   LogIndex index;
   EntryType type = EntryType::kNormal;
-  std::string data;
+  Payload data;  // Immutable and shared: copying an Entry copies no bytes.
 
   friend bool operator==(const Entry&, const Entry&) = default;
 };
@@ -109,7 +110,7 @@ struct ConfChange {
 };
 
 std::string EncodeConfChange(const ConfChange& cc);
-absl::StatusOr<ConfChange> DecodeConfChange(const std::string& data);
+absl::StatusOr<ConfChange> DecodeConfChange(std::string_view data);
 
 struct SnapshotMetadata {
   LogIndex index;        // Last log index the snapshot covers.

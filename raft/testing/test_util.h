@@ -100,7 +100,7 @@ inline std::vector<Message> Delivered(const Network& net, MessageType t, uint64_
 inline std::vector<std::string> AppliedData(Network& net, uint64_t id) {
   std::vector<std::string> out;
   for (const Entry& e : net.peer(id).applied) {
-    if (e.type == EntryType::kNormal) out.push_back(e.data);
+    if (e.type == EntryType::kNormal) out.push_back(e.data.ToString());
   }
   return out;
 }

@@ -10,7 +10,7 @@ namespace {
 
 std::string N(uint64_t v) { return std::to_string(v); }
 
-std::string Short(const std::string& data) {
+std::string Short(std::string_view data) {
   std::string s;
   for (char c : data.substr(0, 40)) s.push_back(c == '\x1f' ? '|' : c);
   return s;

@@ -83,7 +83,7 @@ class SafetyChecker {
   struct Committed {
     uint64_t term = 0;
     raft::EntryType type = raft::EntryType::kNormal;
-    std::string data;
+    raft::Payload data;  // shared with the entry, not copied
     uint64_t recorded_by = 0;
     // Term of the node that first saw it committed: it was committed in
     // this term or before.

@@ -408,7 +408,7 @@ void SimCluster::HandleReady(Node& n) {
 
 void SimCluster::Apply(Node& n, const Entry& e, uint64_t durable_last) {
   if (e.type == EntryType::kNormal && !e.data.empty()) {
-    absl::StatusOr<KvResult> r = n.kv.Apply(e.data);
+    absl::StatusOr<KvResult> r = n.kv.Apply(e.data.ToString());
     if (!r.ok())
       return Fail("host: undecodable committed entry: " + std::string(r.status().message()));
     Complete(r->op_id, n.id, *r);
