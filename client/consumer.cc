@@ -337,9 +337,14 @@ absl::Status Consumer::SendFetches(milliseconds max_wait) {
     // The response is parsed into the message given here, and a bytes field
     // keeps its string's capacity: hand it a used-up buffer, so a 1 MB
     // answer lands in memory already mapped (no page faults, no munmap).
-    if (!spare_bytes_.empty()) {
-      call->resp.add_partitions()->mutable_records()->swap(spare_bytes_.back());
-      spare_bytes_.pop_back();
+    // Only a buffer no handed-out record still views can be reused.
+    auto spare =
+        std::find_if(spare_bytes_.begin(), spare_bytes_.end(),
+                     [](const std::shared_ptr<std::string>& b) { return b.use_count() == 1; });
+    if (spare != spare_bytes_.end()) {
+      (*spare)->clear();
+      call->resp.add_partitions()->mutable_records()->swap(**spare);
+      spare_bytes_.erase(spare);
     }
   }
   if (missing_leader) cluster_->InvalidateMetadata();
@@ -429,7 +434,7 @@ absl::Status Consumer::HandleFetched(FetchCall& call) {
     }
     if (p.records().empty()) continue;
     Buffer& buf = buffered_[tp];
-    buf.bytes = std::move(*p.mutable_records());
+    buf.bytes = std::make_shared<std::string>(std::move(*p.mutable_records()));
     buf.batch_next_offset = pos->second;
     ready_.push_back(tp);
   }
@@ -440,41 +445,54 @@ absl::StatusOr<bool> Consumer::Drain(const TopicPartition& tp, Buffer& buf,
                                      std::vector<ConsumerRecord>& out) {
   const size_t max = static_cast<size_t>(options_.max_poll_records);
   int64_t& position = positions_[tp];
+  const auto share = [&buf](const std::optional<std::string_view>& v) -> std::optional<Bytes> {
+    if (!v) return std::nullopt;
+    return Bytes(buf.pending_owner, *v);
+  };
+  std::vector<storage::RecordView>& pending = buf.pending.records;
   while (true) {
-    while (buf.pending_next < buf.pending.size() && out.size() < max) {
-      storage::Record& r = buf.pending[buf.pending_next++];
+    while (buf.pending_next < pending.size() && out.size() < max) {
+      storage::RecordView& r = pending[buf.pending_next++];
       if (r.offset < position) continue;  // before the fetch offset, in its batch
       position = r.offset + 1;
       if (out.capacity() == 0) out.reserve(max);
-      out.push_back(ConsumerRecord{tp.topic, tp.partition, r.offset, r.timestamp, std::move(r.key),
-                                   std::move(r.value), std::move(r.headers)});
+      out.push_back(ConsumerRecord{tp.topic, tp.partition, r.offset, r.timestamp, share(r.key),
+                                   share(r.value), std::move(r.headers)});
     }
-    if (buf.pending_next < buf.pending.size()) return false;  // max_poll_records reached
+    if (buf.pending_next < pending.size()) return false;  // max_poll_records reached
     // The decoded batch is used up: move past it (control records, and
     // records compaction removed at its end).
     position = std::max(position, buf.batch_next_offset);
-    buf.pending.clear();
+    pending.clear();
     buf.pending_next = 0;
-    if (buf.pos >= buf.bytes.size()) return true;
+    buf.pending_owner.reset();
+    if (buf.pos >= buf.bytes->size()) return true;
     if (out.size() >= max) return false;
-    std::span<const uint8_t> rest(reinterpret_cast<const uint8_t*>(buf.bytes.data()) + buf.pos,
-                                  buf.bytes.size() - buf.pos);
+    std::span<const uint8_t> rest(reinterpret_cast<const uint8_t*>(buf.bytes->data()) + buf.pos,
+                                  buf.bytes->size() - buf.pos);
     absl::StatusOr<size_t> size = storage::BatchSize(rest);
     if (!size.ok() || *size > rest.size()) return true;  // a partial batch at the end: refetch
-    std::span<const uint8_t> batch = rest.first(*size);
-    absl::StatusOr<storage::BatchHeader> h = storage::ParseBatchHeader(batch);
     storage::ValidateOptions vo;
     vo.allow_compacted = true;
-    absl::StatusOr<std::vector<storage::Record>> records = storage::DecodeBatch(batch, vo);
-    if (!h.ok() || !records.ok()) {
+    // One pass: header, CRC and every record, with views into the batch.
+    if (absl::Status s = storage::DecodeBatchViews(rest.first(*size), vo, buf.pending); !s.ok()) {
       // Left in place: the next Poll that reaches it reports it again.
-      return absl::DataLossError(
-          absl::StrFormat("%s-%d: fetched a damaged batch at offset %d: %s", tp.topic, tp.partition,
-                          position, (h.ok() ? records.status() : h.status()).message()));
+      return absl::DataLossError(absl::StrFormat("%s-%d: fetched a damaged batch at offset %d: %s",
+                                                 tp.topic, tp.partition, position, s.message()));
     }
     buf.pos += *size;
-    buf.batch_next_offset = h->next_offset();
-    if (!h->is_control()) buf.pending = *std::move(records);
+    buf.batch_next_offset = buf.pending.header.next_offset();
+    if (buf.pending.header.is_control()) {
+      pending.clear();
+    } else if (!buf.pending.decompressed.empty()) {
+      // Compressed: the views point into the decompressed records, which
+      // the records handed out now share (moving the vector keeps them).
+      buf.pending_owner =
+          std::make_shared<const std::vector<uint8_t>>(std::move(buf.pending.decompressed));
+      buf.pending.decompressed.clear();
+    } else {
+      buf.pending_owner = buf.bytes;
+    }
   }
 }
 
@@ -521,7 +539,6 @@ absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Poll(milliseconds timeout)
       if (!*used_up) break;
       auto used = buffered_.find(tp);
       if (spare_bytes_.size() < positions_.size()) {
-        used->second.bytes.clear();
         spare_bytes_.push_back(std::move(used->second.bytes));
       }
       buffered_.erase(used);

@@ -21,8 +21,11 @@
 //     left to hand out (else the broker answers at once, so that a
 //     caught-up partition cannot hold its leader's Fetch while the others
 //     run dry). Fetched bytes are kept as returned (whole batches) and
-//     decoded in Poll, one batch at a time, as records are handed out;
-//     partitions are served in the order their data arrived. Seek,
+//     decoded in Poll, one batch at a time, as records are handed out
+//     (CRC checked, as Kafka's clients do); a record's key and value are
+//     Bytes viewing the fetched buffer (or a compressed batch's
+//     decompressed records), which each keeps alive: no copy or allocation
+//     per record. Partitions are served in the order their data arrived. Seek,
 //     SeekToBeginning/End, an out-of-range reset, Assign and a rebalance
 //     drop what was fetched for the partitions they touch: every
 //     partition's position carries an epoch, bumped by each of those, and
@@ -70,8 +73,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "client/bytes.h"
 #include "client/cluster.h"
 #include "storage/record.h"
+#include "storage/record_batch_reader.h"
 
 namespace raftlog::client {
 
@@ -94,13 +99,15 @@ struct ConsumerOptions {
   int partition_max_bytes = 1 << 20;
 };
 
+// Key and value share the fetched buffer they were read from (client/bytes.h:
+// no copy per record; each stays valid while it lives).
 struct ConsumerRecord {
   std::string topic;
   int32_t partition = 0;
   int64_t offset = 0;
   int64_t timestamp_ms = 0;
-  std::optional<std::string> key;
-  std::optional<std::string> value;
+  std::optional<Bytes> key;
+  std::optional<Bytes> value;
   std::vector<storage::RecordHeader> headers;
 };
 
@@ -156,9 +163,12 @@ class Consumer {
   absl::StatusOr<int64_t> ListOffset(const TopicPartition& tp, bool earliest);
   // Fetched bytes of one partition, decoded lazily by Drain.
   struct Buffer {
-    std::string bytes;                     // whole batches as the broker returned them
-    size_t pos = 0;                        // start of the next undecoded batch in `bytes`
-    std::vector<storage::Record> pending;  // decoded, not yet returned
+    // Whole batches as the broker returned them; shared with the records
+    // handed out (their keys and values view it).
+    std::shared_ptr<std::string> bytes;
+    size_t pos = 0;                             // start of the next undecoded batch in `bytes`
+    storage::DecodedBatchViews pending;         // decoded, not yet returned
+    std::shared_ptr<const void> pending_owner;  // what pending's views point into
     size_t pending_next = 0;
     int64_t batch_next_offset = 0;  // next_offset() of the batch in `pending`
   };
@@ -203,7 +213,8 @@ class Consumer {
   uint64_t last_epoch_ = 0;
   std::map<TopicPartition, Buffer> buffered_;  // non-empty buffers only
   std::deque<TopicPartition> ready_;           // buffered_'s keys, by arrival
-  std::vector<std::string> spare_bytes_;       // used-up Buffer::bytes, for the next Fetches
+  // Used-up Buffer::bytes, for the next Fetches once no record holds them.
+  std::vector<std::shared_ptr<std::string>> spare_bytes_;
   // Fetches in flight (or ended, not yet taken in), by leader address.
   std::map<std::string, std::unique_ptr<FetchCall>> in_flight_;
   std::map<TopicPartition, FetchCall*> fetching_;  // partitions in those

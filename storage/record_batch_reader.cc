@@ -147,6 +147,21 @@ struct CollectSink {
   }
 };
 
+struct ViewSink {
+  std::vector<RecordView>* out;
+  void OnRecord(int64_t offset, int64_t timestamp, const std::optional<std::string_view>& key,
+                const std::optional<std::string_view>& value, int32_t) {
+    RecordView& r = out->emplace_back();
+    r.offset = offset;
+    r.timestamp = timestamp;
+    r.key = key;
+    r.value = value;
+  }
+  void OnHeader(std::string_view key, const std::optional<std::string_view>& value) {
+    out->back().headers.push_back(RecordHeader{std::string(key), ToOwned(value)});
+  }
+};
+
 // Each header needs at least its two length varints.
 constexpr size_t kMinHeaderBytes = 2;
 
@@ -247,9 +262,11 @@ absl::Status WalkRecords(Cursor records, const BatchHeader& h, const ValidateOpt
   return absl::OkStatus();
 }
 
+// `keep_plain`, when set, receives the decompressed records (which the
+// sink's views point into) instead of dropping them on return.
 template <typename Sink>
 absl::StatusOr<BatchHeader> Validate(std::span<const uint8_t> batch, const ValidateOptions& options,
-                                     Sink& sink) {
+                                     Sink& sink, std::vector<uint8_t>* keep_plain = nullptr) {
   absl::StatusOr<BatchHeader> header = ParseBatchHeader(batch);
   if (!header.ok()) return header.status();
   const BatchHeader& h = *header;
@@ -293,6 +310,7 @@ absl::StatusOr<BatchHeader> Validate(std::span<const uint8_t> batch, const Valid
       !s.ok()) {
     return s;
   }
+  if (keep_plain != nullptr) *keep_plain = *std::move(plain);  // the buffer moves: views stay valid
   return header;
 }
 
@@ -315,6 +333,22 @@ absl::StatusOr<std::vector<Record>> DecodeBatch(std::span<const uint8_t> batch,
   absl::StatusOr<BatchHeader> header = Validate(batch, options, sink);
   if (!header.ok()) return header.status();
   return records;
+}
+
+absl::Status DecodeBatchViews(std::span<const uint8_t> batch, const ValidateOptions& options,
+                              DecodedBatchViews& out) {
+  out.records.clear();
+  out.decompressed.clear();
+  // records keeps its capacity: a consumer decoding batch after batch
+  // allocates nothing per record.
+  ViewSink sink{&out.records};
+  absl::StatusOr<BatchHeader> header = Validate(batch, options, sink, &out.decompressed);
+  if (!header.ok()) {
+    out.records.clear();
+    return header.status();
+  }
+  out.header = *header;
+  return absl::OkStatus();
 }
 
 }  // namespace raftlog::storage

@@ -20,7 +20,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -55,5 +57,30 @@ absl::Status VerifyBatch(std::span<const uint8_t> batch, const ValidateOptions& 
 // offsets and timestamps.
 absl::StatusOr<std::vector<Record>> DecodeBatch(std::span<const uint8_t> batch,
                                                 const ValidateOptions& options = {});
+
+// A record whose key and value point into the batch (or into
+// DecodedBatchViews::decompressed): no copy, no allocation per record.
+// Valid only while those bytes live. Headers (rare) are owned.
+struct RecordView {
+  int64_t offset = 0;
+  int64_t timestamp = 0;
+  std::optional<std::string_view> key;
+  std::optional<std::string_view> value;
+  std::vector<RecordHeader> headers;
+};
+
+struct DecodedBatchViews {
+  BatchHeader header;
+  std::vector<RecordView> records;
+  // The records section decompressed, when the batch is compressed (the
+  // views point here then; moving this struct keeps them valid). Empty for
+  // an uncompressed batch, whose views point into the batch itself.
+  std::vector<uint8_t> decompressed;
+};
+
+// DecodeBatch with views: validates exactly as DecodeBatch does (CRC
+// included). `out` is reused (its records vector keeps its capacity).
+absl::Status DecodeBatchViews(std::span<const uint8_t> batch, const ValidateOptions& options,
+                              DecodedBatchViews& out);
 
 }  // namespace raftlog::storage

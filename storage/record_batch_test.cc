@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -152,6 +155,57 @@ TEST_P(RoundTripTest, ManyRecordsWithNullsEmptiesAndHeaders) {
   if (GetParam() != Compression::kNone) {
     EXPECT_LT(built->size(), b.records_bytes()) << "compressible input should shrink";
   }
+}
+
+// DecodeBatchViews yields what DecodeBatch does, with views that stay valid
+// after the struct is moved (compressed batches point into `decompressed`).
+TEST_P(RoundTripTest, ViewsMatchOwnedDecode) {
+  const std::vector<Record> input = SampleRecords(300);
+  BatchBuilder b;
+  b.set_base_offset(10).set_compression(GetParam());
+  for (const Record& r : input) b.Add(r);
+  auto built = b.Build();
+  ASSERT_TRUE(built.ok()) << built.status();
+  auto owned = DecodeBatch(*built);
+  ASSERT_TRUE(owned.ok()) << owned.status();
+
+  DecodedBatchViews first;
+  ASSERT_TRUE(DecodeBatchViews(*built, {}, first).ok());
+  EXPECT_EQ(first.decompressed.empty(), GetParam() == Compression::kNone);
+  const DecodedBatchViews views = std::move(first);
+  EXPECT_EQ(views.header.base_offset, 10);
+  ASSERT_EQ(views.records.size(), owned->size());
+  const auto own = [](const std::optional<std::string_view>& v) {
+    return v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
+  };
+  for (size_t i = 0; i < owned->size(); ++i) {
+    const RecordView& v = views.records[i];
+    const Record& r = (*owned)[i];
+    EXPECT_EQ(v.offset, r.offset);
+    EXPECT_EQ(v.timestamp, r.timestamp);
+    EXPECT_EQ(own(v.key), r.key) << "record " << i;
+    EXPECT_EQ(own(v.value), r.value) << "record " << i;
+    EXPECT_EQ(v.headers, r.headers) << "record " << i;
+  }
+}
+
+// The view decoder checks the CRC as DecodeBatch does, and leaves no
+// records behind when it fails, even in a reused struct.
+TEST_P(RoundTripTest, ViewsRejectACorruptByte) {
+  BatchBuilder b;
+  b.set_compression(GetParam());
+  for (int i = 0; i < 20; ++i) b.Add("k", std::string(100, 'a' + i % 26), 1000 + i);
+  auto built = b.Build();
+  ASSERT_TRUE(built.ok()) << built.status();
+  DecodedBatchViews views;
+  ASSERT_TRUE(DecodeBatchViews(*built, {}, views).ok());
+  ASSERT_EQ(views.records.size(), 20u);
+  std::vector<uint8_t> bad = *built;
+  bad[bad.size() - 3] ^= 0x01;
+  const absl::Status s = DecodeBatchViews(bad, {}, views);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("crc mismatch"), std::string_view::npos) << s;
+  EXPECT_TRUE(views.records.empty());
 }
 
 TEST_P(RoundTripTest, SingleEmptyRecord) {

@@ -659,6 +659,51 @@ TEST_F(ClientIntegrationTest, ACaughtUpPartitionDoesNotStallItsLeadersOtherParti
   }
 }
 
+// Keys and values are views into the fetched (or decompressed) batches that
+// keep them alive: records outlive the Poll, the buffers' reuse for later
+// Fetches, and the Consumer itself, plain and lz4-compressed alike.
+TEST_F(ClientIntegrationTest, RecordsStayIntactAfterLaterPollsAndTheConsumerAreGone) {
+  CreateTopic("kept", 2);
+  const int n = 4000;
+  for (storage::Compression codec : {storage::Compression::kNone, storage::Compression::kLz4}) {
+    ProducerOptions o;
+    o.client = conn_->options();
+    o.compression = codec;
+    o.linger = 5ms;
+    absl::StatusOr<std::unique_ptr<Producer>> p = Producer::Create(conn_, o);
+    ASSERT_TRUE(p.ok()) << p.status();
+    for (int i = 0; i < n / 2; ++i) {
+      ProducerRecord r;
+      r.topic = "kept";
+      r.partition = i % 2;
+      r.key = "key-" + std::to_string(i);
+      r.value = std::string(200, static_cast<char>('a' + i % 26)) + std::to_string(i);
+      (*p)->Send(std::move(r));
+    }
+    ASSERT_TRUE((*p)->Flush(60s).ok());
+  }
+  std::vector<ConsumerRecord> got;
+  {
+    ConsumerOptions co = ConsumerOpts("");
+    co.max_poll_records = 37;        // many Polls, buffers reused between them
+    co.partition_max_bytes = 16384;  // many Fetches
+    absl::StatusOr<std::unique_ptr<Consumer>> c = Consumer::Create(conn_, co);
+    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_TRUE((*c)->Assign({{"kept", 0}, {"kept", 1}}).ok());
+    got = ReadAtLeast(**c, n);
+  }  // the Consumer and its buffers are gone; the records must not be
+  ASSERT_EQ(got.size(), static_cast<size_t>(n));
+  std::set<std::string> seen;
+  for (const ConsumerRecord& r : got) {
+    ASSERT_TRUE(r.key.has_value() && r.value.has_value());
+    const std::string i = r.key->str().substr(4);
+    const int index = std::stoi(i) % (n / 2);
+    EXPECT_EQ(r.value, std::string(200, static_cast<char>('a' + index % 26)) + i) << r.offset;
+    seen.insert(r.key->str() + "/" + std::to_string(r.offset));
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(n));
+}
+
 TEST(ClientConnectTest, AnUnreachableClusterNamesTheAddressesTried) {
   client::ClientOptions o;
   absl::StatusOr<int> port = PickFreePort();
