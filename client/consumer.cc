@@ -2,6 +2,7 @@
 #include "client/consumer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <span>
 #include <utility>
 
@@ -342,6 +343,9 @@ absl::Status Consumer::SendFetches(milliseconds max_wait) {
         std::find_if(spare_bytes_.begin(), spare_bytes_.end(),
                      [](const std::shared_ptr<std::string>& b) { return b.use_count() == 1; });
     if (spare != spare_bytes_.end()) {
+      // use_count() reads the count relaxed: this fence orders our reuse
+      // after the reads of whichever thread dropped the last other reference.
+      std::atomic_thread_fence(std::memory_order_acquire);
       (*spare)->clear();
       call->resp.add_partitions()->mutable_records()->swap(**spare);
       spare_bytes_.erase(spare);
