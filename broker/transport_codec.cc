@@ -62,7 +62,7 @@ struct Deferral {
   size_t entries = 0;  // entries of the batch encoded so far
 };
 
-// EncodeRaftMessage for `Msg` = const Message (copies) or Message (moves).
+// The record of `m` for `Msg` = const Message (copies) or Message (moves).
 // Entry payloads are shared and immutable: they are copied into the record,
 // or referenced in `deferral` when it is set (no copy).
 template <typename Msg>
@@ -161,10 +161,6 @@ bool FitsCompactRecord(const Message& m) {
 }
 
 void EncodeRaftMessage(GroupId group, const Message& m, transport_pb::RaftMessage* out) {
-  EncodeInto(group, m, out);
-}
-
-void EncodeRaftMessage(GroupId group, Message&& m, transport_pb::RaftMessage* out) {
   EncodeInto(group, m, out);
 }
 
@@ -329,12 +325,6 @@ absl::StatusOr<Message> DecodeRaftMessage(const transport_pb::RaftMessage& in, N
 std::vector<transport_pb::MessageBatch> BuildBatches(const BatchHeader& header,
                                                      std::span<const GroupMessage> messages,
                                                      uint64_t max_batch_bytes) {
-  return Build(header, messages, max_batch_bytes);
-}
-
-std::vector<transport_pb::MessageBatch> BuildBatchesConsuming(const BatchHeader& header,
-                                                              std::span<GroupMessage> messages,
-                                                              uint64_t max_batch_bytes) {
   return Build(header, messages, max_batch_bytes);
 }
 

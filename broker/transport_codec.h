@@ -39,11 +39,6 @@ bool FitsCompactRecord(const raft::Message& m);
 
 // Full record of `m` (every field but from/to).
 void EncodeRaftMessage(GroupId group, const raft::Message& m, transport_pb::RaftMessage* out);
-// The same, moving the snapshot chunk and context out of `m` instead of
-// copying them (what is left of `m` is only fit to destroy). Entry payloads
-// are shared (raft::Payload) and so still copied into the record: use
-// BuildOutgoingBatches to send them without a copy.
-void EncodeRaftMessage(GroupId group, raft::Message&& m, transport_pb::RaftMessage* out);
 
 // Inverse of EncodeRaftMessage; from/to are the batch's.
 absl::StatusOr<raft::Message> DecodeRaftMessage(const transport_pb::RaftMessage& in,
@@ -61,11 +56,6 @@ struct BatchHeader {
 std::vector<transport_pb::MessageBatch> BuildBatches(const BatchHeader& header,
                                                      std::span<const GroupMessage> messages,
                                                      uint64_t max_batch_bytes);
-// The same batches, moving snapshot chunks and contexts out of `messages`
-// (the sender's queue, dropped afterwards); entry payloads are copied.
-std::vector<transport_pb::MessageBatch> BuildBatchesConsuming(const BatchHeader& header,
-                                                              std::span<GroupMessage> messages,
-                                                              uint64_t max_batch_bytes);
 
 // A MessageBatch for the wire whose large entry payloads are not in its
 // records but shared here, so that no payload byte is copied before the
@@ -79,8 +69,10 @@ struct OutgoingBatch {
   std::vector<raft::Payload> deferred;
 };
 
-// BuildBatchesConsuming, but entry payloads of at least `min_deferred_bytes`
-// (> 0) go to OutgoingBatch::deferred instead of being copied into records.
+// BuildBatches, moving snapshot chunks and contexts out of `messages` (the
+// sender's queue, dropped afterwards); entry payloads of at least
+// `min_deferred_bytes` (> 0) go to OutgoingBatch::deferred instead of being
+// copied into records.
 std::vector<OutgoingBatch> BuildOutgoingBatches(const BatchHeader& header,
                                                 std::span<GroupMessage> messages,
                                                 uint64_t max_batch_bytes,

@@ -3,6 +3,7 @@
 // order, and refusal of malformed batches.
 #include "broker/transport_codec.h"
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -245,8 +246,15 @@ TEST(TransportCodecTest, ConsumingVariantsMatchTheCopyingOnes) {
     SCOPED_TRACE(max_batch_bytes);
     const std::vector<transport_pb::MessageBatch> want = BuildBatches(kHeader, in, max_batch_bytes);
     std::vector<GroupMessage> consumed = in;
-    std::vector<transport_pb::MessageBatch> got =
-        BuildBatchesConsuming(kHeader, std::span<GroupMessage>(consumed), max_batch_bytes);
+    // Nothing deferred: every payload stays in its record.
+    std::vector<OutgoingBatch> outgoing =
+        BuildOutgoingBatches(kHeader, std::span<GroupMessage>(consumed), max_batch_bytes,
+                             std::numeric_limits<size_t>::max());
+    std::vector<transport_pb::MessageBatch> got;
+    for (OutgoingBatch& o : outgoing) {
+      EXPECT_TRUE(o.deferred.empty());
+      got.push_back(std::move(o.batch));
+    }
     ASSERT_EQ(got.size(), want.size());
     if (max_batch_bytes == 300) {
       EXPECT_GT(got.size(), 1u);
